@@ -1,0 +1,178 @@
+"""Artifacts: what a job learned (safetensors) plus a JSON manifest, in one directory.
+
+Loading reads only JSON and safetensors, so an artifact can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from reprogramming.backbones.base import Backbone
+from reprogramming.errors import InvalidInputError
+from reprogramming.methods import ReprogrammedModel, build_model
+from reprogramming.spec import BackboneSpec
+
+MANIFEST = "manifest.json"
+WEIGHTS = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped the artifact."""
+    import torchvision
+
+    from reprogramming import __version__
+
+    versions = {
+        "reprogram": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+    try:
+        import timm
+
+        versions["timm"] = timm.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_artifact(
+    model: ReprogrammedModel,
+    directory: Path,
+    *,
+    spec: dict[str, Any],
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    channels: int,
+    dataset: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the model's learned tensors and manifest into directory; return the manifest."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.learned_state().items()}
+    save_file(state, str(directory / WEIGHTS))
+    weights_sha = _sha256(directory / WEIGHTS)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "artifact_id": weights_sha[:32],
+        "method": model.method,
+        "config": model.config(),
+        "backbone": model.backbone.ref,
+        "backbone_identity": model.backbone.identity,
+        "input": {"size": model.input_size, "channels": channels, "resize": "fit_square"},
+        "labels": model.labels,
+        "metrics": metrics,
+        "history": history,
+        "dataset": dataset,
+        "spec": spec,
+        "seed": spec.get("hyperparameters", {}).get("seed", 0),
+        "versions": library_versions(),
+        "created_at": datetime.now(UTC).isoformat(),
+        "files": {WEIGHTS: {"sha256": weights_sha, "bytes": (directory / WEIGHTS).stat().st_size}},
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
+    return manifest
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of an artifact directory, checked for the fields loading needs."""
+    path = Path(directory) / MANIFEST
+    if not path.exists():
+        raise InvalidInputError(f"{directory} is not an artifact: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path} is not valid JSON: {exc}") from exc
+    missing = {"method", "config", "backbone", "labels", "input"} - set(manifest)
+    if missing:
+        raise InvalidInputError(f"{path} lacks {sorted(missing)}")
+    return manifest
+
+
+def load_model(
+    directory: Path,
+    *,
+    backbone: Backbone | None = None,
+    resolve_model: Any = None,
+) -> ReprogrammedModel:
+    """Rebuild a trained model from its artifact; a shared frozen backbone may be passed in."""
+    from reprogramming.backbones import build_backbone
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    method = manifest["method"]
+    trains_backbone = method in ("finetune", "scratch")
+    if backbone is None or trains_backbone:
+        ref = dict(manifest["backbone"])
+        if trains_backbone:  # the artifact holds every weight; skip loading pretrained ones
+            ref["weights"] = "random"
+        backbone = build_backbone(BackboneSpec(**ref), resolve_model=resolve_model)
+    model = build_model(method, manifest["config"], backbone, manifest["labels"])
+    state = load_file(str(directory / WEIGHTS))
+    result = model.load_state_dict(state, strict=False)
+    expected = set(model.learned_state())
+    missing = expected - set(state)
+    if missing or result.unexpected_keys:
+        raise InvalidInputError(
+            f"{directory / WEIGHTS} does not match a {method} model: "
+            f"missing {sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}"
+        )
+    model.artifact_manifest = manifest  # type: ignore[assignment]
+    return model.eval()
+
+
+class _Features(nn.Module):
+    def __init__(self, model: ReprogrammedModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
+class _Classify(nn.Module):
+    def __init__(self, model: ReprogrammedModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.classify(features)
+
+
+def artifact_backbone(directory: Path, *, resolve_model: Any = None) -> Backbone:
+    """A finished model used as the backbone of a new job: its labels are the source labels."""
+    model = load_model(directory, resolve_model=resolve_model)
+    manifest = model.artifact_manifest  # type: ignore[attr-defined]
+    features = _Features(model)
+    with torch.no_grad():
+        probe = torch.zeros(1, 3, model.input_size, model.input_size)
+        num_features = int(model.features(probe).shape[1])
+    return Backbone(
+        body=features,
+        head=_Classify(model),
+        num_features=num_features,
+        input_size=model.input_size,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        labels=list(model.labels),
+        ref={"artifact": str(Path(directory).resolve())},
+        identity=f"artifact:{manifest.get('artifact_id')}",
+    )

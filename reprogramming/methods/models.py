@@ -1,0 +1,154 @@
+"""Reprogrammed models: a backbone plus what each method learns around it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from reprogramming.backbones.base import Backbone, last_block_parameters
+from reprogramming.methods.label_mapping import IndexMapping, LearnedMapping
+from reprogramming.methods.program import AdversarialProgram
+
+
+class ReprogrammedModel(nn.Module):
+    """[0, 1] RGB images at `input_size` → logits over `labels`; features() feeds classify()."""
+
+    method: str = ""
+
+    def __init__(self, backbone: Backbone, labels: list[str], *, frozen: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.labels = list(labels)
+        self.frozen = frozen
+        if frozen:
+            backbone.freeze()
+
+    @property
+    def input_size(self) -> int:
+        return self.backbone.input_size
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(x)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for p in self.parameters() if p.requires_grad)
+
+    def train(self, mode: bool = True) -> ReprogrammedModel:
+        super().train(mode)
+        if self.frozen:  # a frozen backbone keeps its batch-norm statistics
+            self.backbone.eval()
+        return self
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
+        """What an artifact stores: everything except a frozen backbone's weights."""
+        state = self.state_dict()
+        if self.frozen:
+            state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+        return state
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments an artifact needs to rebuild this model."""
+        return {}
+
+
+class LinearProbeModel(ReprogrammedModel):
+    """The thesis's "new and improved" method: a dense layer on frozen penultimate features."""
+
+    method = "linear_probe"
+
+    def __init__(self, backbone: Backbone, labels: list[str], *, input_size: int) -> None:
+        super().__init__(backbone, labels, frozen=True)
+        self._input_size = input_size
+        self.head = nn.Linear(backbone.num_features, len(labels))
+
+    @property
+    def input_size(self) -> int:
+        return self._input_size
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features.to(self.head.weight.dtype))
+
+    def config(self) -> dict[str, Any]:
+        return {"input_size": self._input_size}
+
+
+class FinetuneModel(ReprogrammedModel):
+    """Baselines: the backbone's weights train too (all, or the last block), with a new head.
+
+    `scratch` is the same model over a randomly initialised backbone.
+    """
+
+    def __init__(
+        self, backbone: Backbone, labels: list[str], *, input_size: int, layers: str, method: str
+    ) -> None:
+        super().__init__(backbone, labels, frozen=False)
+        self.method = method
+        self._input_size = input_size
+        self.layers = layers
+        self.head = nn.Linear(backbone.num_features, len(labels))
+        backbone.head.requires_grad_(False)  # the source head is not part of the new model
+        if layers == "last_block":
+            backbone.body.requires_grad_(False)
+            for parameter in last_block_parameters(backbone):
+                parameter.requires_grad_(True)
+
+    @property
+    def input_size(self) -> int:
+        return self._input_size
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def config(self) -> dict[str, Any]:
+        return {"input_size": self._input_size, "layers": self.layers}
+
+
+class ProgramModel(ReprogrammedModel):
+    """Adversarial reprogramming: program in front of the frozen backbone, label map behind it."""
+
+    method = "adversarial_program"
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        labels: list[str],
+        *,
+        program: AdversarialProgram,
+        mapping: IndexMapping | LearnedMapping,
+    ) -> None:
+        super().__init__(backbone, labels, frozen=True)
+        self.program = program
+        self.mapping = mapping
+
+    @property
+    def input_size(self) -> int:
+        return self.program.image_size
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(self.program(x))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        source = self.backbone.head(features)
+        return self.mapping(source.float())
+
+    def source_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's own logits for the programmed images (used to choose a mapping)."""
+        return self.backbone.head(self.features(x))
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "canvas_size": self.program.canvas_size,
+            "image_size": self.program.image_size,
+            "region": self.program.region,
+            "operation": self.program.operation,
+            "label_mapping": self.mapping.kind,
+        }

@@ -1,0 +1,56 @@
+"""A small name → factory registry used for backbones, datasets and methods."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from reprogramming.errors import UnknownNameError
+
+F = TypeVar("F", bound=Callable)
+
+
+@dataclass
+class Entry(Generic[F]):
+    name: str
+    factory: F
+    description: str = ""
+    available: Callable[[], bool] = field(default=lambda: True)
+
+
+class Registry(Generic[F]):
+    """Named factories of one kind (e.g. 'backbone'), with a clear error for unknown names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[F]] = {}
+
+    def register(
+        self, name: str, *, description: str = "", available: Callable[[], bool] | None = None
+    ) -> Callable[[F], F]:
+        """Decorator that adds a factory under `name`."""
+
+        def add(factory: F) -> F:
+            self._entries[name] = Entry(name, factory, description, available or (lambda: True))
+            return factory
+
+        return add
+
+    def get(self, name: str) -> Entry[F]:
+        """The entry for `name`, or an UnknownNameError listing what exists."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries))
+            raise UnknownNameError(f"unknown {self.kind} '{name}'; known: {known}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[F]]:
+        return iter(self._entries.values())
+
+    def names(self) -> list[str]:
+        """Registered names in registration order."""
+        return list(self._entries)

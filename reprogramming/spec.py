@@ -1,0 +1,204 @@
+"""The job spec: the one definition of a reprogramming job shared by the engine, API and worker.
+
+Importing this module must not import torch: the API validates specs without loading the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LabelMappingKind = Literal["first_k", "random", "frequency", "iterative", "learned"]
+Operation = Literal["add", "multiply", "subtract"]
+Region = Literal["border", "full"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackboneSpec(_Strict):
+    """Which pretrained classifier to reprogram: a registry name, a finished model, or an artifact."""
+
+    name: str | None = Field(
+        default=None,
+        description="Registry name: a torchvision model ('resnet18'), 'timm:<name>', "
+        "or 'efficientnet_lite0'.",
+        examples=["efficientnet_lite0"],
+    )
+    weights: str = Field(
+        default="imagenet",
+        description="'imagenet' (the default pretrained weights), 'random', "
+        "or a torchvision weights enum name such as 'IMAGENET1K_V2'.",
+    )
+    model_id: str | None = Field(default=None, description="A model made by an earlier job.")
+    artifact: str | None = Field(default=None, description="A local artifact directory.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> BackboneSpec:
+        given = [k for k in ("name", "model_id", "artifact") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'name', 'model_id' or 'artifact'")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """Which images to learn from, and how to split and subsample them."""
+
+    name: str | None = Field(default=None, examples=["fashion_mnist"])
+    upload_id: str | None = Field(default=None, description="A dataset uploaded to the service.")
+    path: str | None = Field(
+        default=None, description="A local image-folder directory or archive (zip, tar.gz)."
+    )
+    classes: list[str | int] | None = Field(
+        default=None, description="Keep only these classes (names or indices), e.g. [0, 1]."
+    )
+    max_per_class: int | None = Field(
+        default=None, ge=1, description="Cap on training images per class."
+    )
+    test_max_per_class: int | None = Field(
+        default=None, ge=1, description="Cap on test images per class."
+    )
+    val_fraction: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="Share of the training pool held out."
+    )
+    test_fraction: float = Field(
+        default=0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Share held out for test when the dataset has no official test split.",
+    )
+    image_size: int = Field(
+        default=224,
+        ge=8,
+        le=1024,
+        description="Side of the stored square image for datasets whose images vary in size.",
+    )
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> DatasetSpec:
+        given = [k for k in ("name", "upload_id", "path") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'name', 'upload_id' or 'path'")
+        return self
+
+
+class LinearProbeSpec(_Strict):
+    """The thesis's method: frozen backbone, a new dense layer on its penultimate features."""
+
+    kind: Literal["linear_probe"] = "linear_probe"
+    input_size: int | None = Field(
+        default=None,
+        ge=16,
+        le=1024,
+        description="Resize images to this side (default: backbone's).",
+    )
+
+
+class AdversarialProgramSpec(_Strict):
+    """Elsayed et al.: a learned program around (or over) the image, outputs mapped to new labels."""
+
+    kind: Literal["adversarial_program"] = "adversarial_program"
+    label_mapping: LabelMappingKind = "learned"
+    operation: Operation = "add"
+    region: Region = "full"
+    canvas_size: int | None = Field(
+        default=None, ge=16, le=1024, description="Side of the canvas (default: backbone's input)."
+    )
+    image_size: int | None = Field(
+        default=None,
+        ge=2,
+        le=1024,
+        description="Side of the new image placed at the canvas centre (default: whole canvas).",
+    )
+    scale: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="image_size as a fraction of canvas_size."
+    )
+    l2: float = Field(default=0.0, ge=0.0, description="λ of the λ‖W‖² penalty.")
+
+    @model_validator(mode="after")
+    def _size_or_scale(self) -> AdversarialProgramSpec:
+        if self.image_size is not None and self.scale is not None:
+            raise ValueError("give 'image_size' or 'scale', not both")
+        if self.region == "border" and self.image_size is None and self.scale is None:
+            raise ValueError("region 'border' needs an image smaller than the canvas: set 'scale'")
+        return self
+
+
+class FinetuneSpec(_Strict):
+    """Baseline: train the backbone's weights too (all of them, or the last block) with a new head."""
+
+    kind: Literal["finetune"] = "finetune"
+    layers: Literal["all", "last_block"] = "all"
+    input_size: int | None = Field(default=None, ge=16, le=1024)
+
+
+class ScratchSpec(_Strict):
+    """Baseline: the backbone's architecture, randomly initialised, trained on the new task."""
+
+    kind: Literal["scratch"] = "scratch"
+    input_size: int | None = Field(default=None, ge=16, le=1024)
+
+
+MethodSpec = Annotated[
+    LinearProbeSpec | AdversarialProgramSpec | FinetuneSpec | ScratchSpec,
+    Field(discriminator="kind"),
+]
+
+
+class Hyperparameters(_Strict):
+    """How to train; the defaults are the thesis's (batch 128, 10 epochs, Adam 1e-3)."""
+
+    epochs: int = Field(default=10, ge=1, le=1000)
+    batch_size: int = Field(default=128, ge=1, le=8192)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="SGD only.")
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="'auto': bf16 autocast on CUDA and for frozen-backbone inference on CPUs "
+        "with native bf16; fp32 elsewhere.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class JobSpec(_Strict):
+    """A whole reprogramming job (DESIGN.md §3)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "effnet-fashion",
+                    "backbone": {"name": "efficientnet_lite0", "weights": "imagenet"},
+                    "dataset": {"name": "fashion_mnist", "max_per_class": 500, "seed": 0},
+                    "method": {"kind": "linear_probe"},
+                    "hyperparameters": {
+                        "epochs": 10,
+                        "batch_size": 128,
+                        "optimizer": "adam",
+                        "lr": 0.001,
+                        "seed": 0,
+                    },
+                }
+            ]
+        },
+    )
+
+    name: str | None = Field(default=None, max_length=200)
+    backbone: BackboneSpec
+    dataset: DatasetSpec
+    method: MethodSpec = Field(default_factory=LinearProbeSpec)
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+
+
+def parse_spec(data: dict[str, Any] | str | bytes) -> JobSpec:
+    """Validate a job spec given as a dict or JSON text."""
+    if isinstance(data, str | bytes):
+        return JobSpec.model_validate_json(data)
+    return JobSpec.model_validate(data)
