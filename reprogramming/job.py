@@ -106,6 +106,7 @@ def run_job(
     resolve_model: Callable[[str], Path] | None = None,
     resolve_upload: Callable[[str], Path] | None = None,
     download: bool = True,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> JobResult:
     """Train the model a job spec describes and, given output_dir, write its artifact there."""
     spec = spec if isinstance(spec, JobSpec) else parse_spec(spec)
@@ -176,6 +177,7 @@ def run_job(
         should_stop=should_stop,
         checkpoint_dir=checkpoint_dir,
         resume=resume,
+        on_step=on_step,
     )
     test_metrics = evaluate(stage, test, batch_size=max(hp.batch_size, 256))
     last = history[-1]

@@ -19,6 +19,7 @@ from reprogramming.spec import Hyperparameters
 
 EpochCallback = Callable[[dict[str, Any]], None]
 StopCheck = Callable[[], bool]
+StepCallback = Callable[[int, int], None]  # (batches done this epoch, batches per epoch)
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -107,6 +108,7 @@ def fit(
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    on_step: StepCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Train for hp.epochs and return each epoch's metrics; resumes from a checkpoint if asked."""
     module = stage.module
@@ -133,7 +135,8 @@ def fit(
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=stage.device)
         correct = torch.zeros((), dtype=torch.int64, device=stage.device)
-        for index in _batches(len(train), hp.batch_size, order):
+        batches = _batches(len(train), hp.batch_size, order)
+        for step, index in enumerate(batches, start=1):
             if should_stop is not None and should_stop():
                 raise Cancelled(f"cancelled during epoch {epoch + 1}")
             x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
@@ -147,6 +150,8 @@ def fit(
             optimizer.step()
             loss_sum += loss.detach() * len(index)
             correct += (logits.detach().argmax(1) == y).sum()
+            if on_step is not None:
+                on_step(step, len(batches))
         train_s = time.perf_counter() - epoch_start
         val_metrics = evaluate(stage, val, batch_size=max(hp.batch_size, 256))
         metrics = {

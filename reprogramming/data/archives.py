@@ -25,7 +25,7 @@ from PIL import Image
 
 from reprogramming.errors import InvalidInputError
 
-RULES = frozenset(
+ARCHIVE_RULES = frozenset(
     {
         "unsupported_format",
         "corrupt",
@@ -49,8 +49,8 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 )
 
 # Only plain raster decoders: Pillow would otherwise hand e.g. EPS files to Ghostscript.
-# MPO is what Pillow calls many phone-camera JPEGs.
-_PIL_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
+# (Phone-camera MPO files come in through the JPEG opener.)
+_PIL_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
 
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db"})
 _JUNK_DIRS = frozenset({"__MACOSX"})
@@ -102,7 +102,7 @@ class ArchiveError(InvalidInputError):
     """An upload broke a safety or layout rule; `rule` names which."""
 
     def __init__(self, message: str, *, rule: str) -> None:
-        if rule not in RULES:
+        if rule not in ARCHIVE_RULES:
             raise ValueError(f"unknown archive rule {rule!r}")
         super().__init__(message)
         self.rule = rule
@@ -570,7 +570,7 @@ def _clear(dest: Path) -> None:
 
 
 def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()) -> Path:
-    """Validate and extract an image-folder archive into dest; return the folder that holds the class folders."""  # noqa: E501
+    """Validate and extract an image-folder archive into dest; return the folder that holds the class folders."""
     archive = Path(archive)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -600,6 +600,13 @@ def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = Archiv
 # ---- folder validation ----------------------------------------------------------------------
 
 
+@functools.cache
+def _pil_formats() -> tuple[str, ...]:
+    # A Pillow build without one of the optional codecs (WebP) simply lacks that opener.
+    Image.init()
+    return tuple(name for name in _PIL_FORMATS if name in Image.OPEN)
+
+
 def _check_image(path: Path, shown: str, label: str, limits: ArchiveLimits) -> None:
     def error(problem: str, rule: str) -> ArchiveError:
         return ArchiveError(f"{label} {shown!r} {problem} ({rule})", rule=rule)
@@ -612,7 +619,7 @@ def _check_image(path: Path, shown: str, label: str, limits: ArchiveLimits) -> N
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=_PIL_FORMATS) as image:
+            with Image.open(path, formats=_pil_formats()) as image:
                 width, height = image.size
                 if width * height > limits.max_image_pixels:
                     raise error(
@@ -623,10 +630,13 @@ def _check_image(path: Path, shown: str, label: str, limits: ArchiveLimits) -> N
     except ArchiveError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise error(f"declares too many pixels: {exc}", "too_many_pixels") from exc
+        raise error(
+            f"declares more pixels than the limit of {limits.max_image_pixels}", "too_many_pixels"
+        ) from exc
     except Exception as exc:
         # Pillow can raise almost anything on hostile bytes; all of it means "not an image".
-        raise error(f"is not a readable image: {exc}", "not_an_image") from exc
+        detail = str(exc).replace(str(path), shown) or type(exc).__name__
+        raise error(f"is not a readable image: {detail}", "not_an_image") from exc
 
 
 def _scan(
@@ -704,6 +714,6 @@ def _scan(
 def scan_image_folder(
     root: Path, *, limits: ArchiveLimits = ArchiveLimits()
 ) -> tuple[list[Path], list[int], list[str]]:
-    """List (image paths, class indices, sorted class names) of a one-folder-per-class tree, validating every file."""  # noqa: E501
+    """List (image paths, class indices, sorted class names) of a one-folder-per-class tree, validating every file."""
     root = Path(root)
     return _scan(root, limits, shown_from=root, label="file", container=f"folder {str(root)!r}")

@@ -1,0 +1,130 @@
+"""`reprogram train` and `reprogram predict`: the engine on this machine, no server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register the engine's local commands."""
+    train = sub.add_parser("train", help="run a job spec locally and write its artifact")
+    train.add_argument("spec", type=Path, help="job spec JSON file ('-' reads standard input)")
+    train.add_argument("--output", "-o", type=Path, required=True, help="artifact directory")
+    train.add_argument(
+        "--data-dir", type=Path, help="caches and downloads (default: $REPROGRAM_DATA_DIR)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    train.add_argument("--offline", action="store_true", help="never download datasets")
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true", help="print final metrics as JSON")
+    train.set_defaults(handler=train_command)
+
+    predict = sub.add_parser("predict", help="top-k labels of images with a local artifact")
+    predict.add_argument("artifact", type=Path, help="artifact directory")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--top-k", "-k", type=int, default=5)
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.set_defaults(handler=predict_command)
+
+
+def _read_spec(path: Path) -> Any:
+    from pydantic import ValidationError
+
+    from reprogramming.spec import parse_spec
+
+    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    try:
+        return parse_spec(text)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or '(spec)'}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit("invalid job spec:\n" + "\n".join(lines)) from None
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Run a spec with a progress bar; exit 0 on success."""
+    from tqdm import tqdm
+
+    from reprogramming.errors import ReprogramError
+    from reprogramming.job import run_job
+
+    spec = _read_spec(args.spec)
+    epochs = spec.hyperparameters.epochs
+    bars: list[Any] = []
+
+    def on_step(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=epochs * total, unit="batch", dynamic_ncols=True))
+        bars[0].update(1)
+
+    def write(message: str) -> None:
+        (bars[0].write if bars else print)(message, file=sys.stderr)
+
+    def on_epoch(metrics: dict[str, Any]) -> None:
+        if bars:
+            bars[0].set_postfix(
+                loss=f"{metrics['train_loss']:.3f}", val_acc=f"{metrics['val_accuracy']:.3f}"
+            )
+        if not args.quiet:
+            write(
+                f"epoch {metrics['epoch']}/{epochs}  train loss {metrics['train_loss']:.4f} "
+                f"acc {metrics['train_accuracy']:.4f}  val loss {metrics['val_loss']:.4f} "
+                f"acc {metrics['val_accuracy']:.4f}  {metrics['images_per_s']:.0f} img/s"
+            )
+
+    try:
+        result = run_job(
+            spec,
+            output_dir=args.output,
+            data_dir=args.data_dir,
+            on_epoch=on_epoch,
+            on_step=None if args.quiet else on_step,
+            on_log=None if args.quiet else write,
+            checkpoint_dir=args.output / "checkpoint",
+            resume=args.resume,
+            download=not args.offline,
+        )
+    except ReprogramError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars:
+            bar.close()
+    shutil.rmtree(args.output / "checkpoint", ignore_errors=True)
+    if args.json:
+        print(json.dumps(result.metrics, indent=2))
+    else:
+        print(
+            f"test accuracy {result.metrics['test_accuracy']:.4f} "
+            f"(loss {result.metrics['test_loss']:.4f}); artifact in {args.output}"
+        )
+    return 0
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Print top-k labels for each image."""
+    from reprogramming.errors import ReprogramError
+    from reprogramming.predictor import Predictor
+
+    try:
+        predictor = Predictor.from_artifact(args.artifact)
+        results = predictor.predict([p for p in args.images], top_k=args.top_k)
+    except ReprogramError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        payload = [
+            {"image": str(path), "top_k": [{"label": p.label, "score": p.score} for p in preds]}
+            for path, preds in zip(args.images, results, strict=True)
+        ]
+        print(json.dumps({"predictions": payload}, indent=2))
+        return 0
+    for path, preds in zip(args.images, results, strict=True):
+        print(path)
+        for p in preds:
+            print(f"  {p.score:7.2%}  {p.label}")
+    return 0
