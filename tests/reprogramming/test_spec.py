@@ -1,0 +1,65 @@
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from reprogramming.spec import JobSpec, parse_spec
+
+EXAMPLE = {
+    "name": "effnet-fashion",
+    "backbone": {"name": "efficientnet_lite0", "weights": "imagenet"},
+    "dataset": {"name": "fashion_mnist", "max_per_class": 500, "seed": 0},
+    "method": {"kind": "linear_probe"},
+    "hyperparameters": {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 0.001},
+}
+
+
+def test_design_example_parses_with_thesis_defaults() -> None:
+    spec = parse_spec(EXAMPLE)
+    assert spec.method.kind == "linear_probe"
+    minimal = parse_spec({"backbone": {"name": "resnet18"}, "dataset": {"name": "digits"}})
+    hp = minimal.hyperparameters
+    assert (hp.batch_size, hp.epochs, hp.optimizer, hp.lr) == (128, 10, "adam", 1e-3)
+
+
+def test_adversarial_program_defaults_follow_the_evidence() -> None:
+    spec = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program"}})
+    assert spec.method.kind == "adversarial_program"
+    assert (spec.method.label_mapping, spec.method.region) == ("learned", "full")
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"method": {"kind": "distill"}}, "method"),
+        ({"method": {"kind": "adversarial_program", "operation": "divide"}}, "operation"),
+        ({"hyperparameters": {"epochs": 0}}, "epochs"),
+        ({"hyperparameters": {"lr": -1}}, "lr"),
+        ({"dataset": {"name": "digits", "max_per_class": 0}}, "max_per_class"),
+        ({"backbone": {}}, "backbone"),
+        ({"backbone": {"name": "resnet18", "model_id": "m1"}}, "backbone"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_specs_name_the_field(patch: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_spec({**EXAMPLE, **patch})
+    locations = [".".join(map(str, e["loc"])) for e in info.value.errors()]
+    assert any(field in loc for loc in locations), locations
+
+
+def test_border_region_needs_a_smaller_image() -> None:
+    with pytest.raises(ValidationError, match="scale"):
+        parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program", "region": "border"}})
+
+
+def test_spec_module_does_not_import_torch() -> None:
+    code = "import reprogramming.spec, reprogram, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_json_schema_has_the_example() -> None:
+    schema = JobSpec.model_json_schema()
+    assert schema["examples"][0]["backbone"]["name"] == "efficientnet_lite0"
