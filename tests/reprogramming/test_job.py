@@ -77,7 +77,7 @@ def test_elsayed_border_program_changes_only_the_border(trained) -> None:
 def test_finetune_and_scratch_train_the_backbone(trained) -> None:
     finetuned, _ = trained["finetune"]
     assert finetuned.metrics["test_accuracy"] > 0.2
-    scratch, out = trained["scratch"]
+    _, out = trained["scratch"]
     manifest = read_manifest(out)
     assert manifest["backbone"]["weights"] == "random"
     assert manifest["method"] == "scratch"

@@ -67,7 +67,7 @@ def test_unknown_dataset_lists_what_exists() -> None:
 
 def test_torchvision_dataset_offline_is_a_clear_error() -> None:
     assert "cifar10" in DATASETS
-    with pytest.raises(UnavailableError, match="cifar10.*could not be downloaded"):
+    with pytest.raises(UnavailableError, match=r"cifar10.*could not be downloaded"):
         load_dataset(DatasetSpec(name="cifar10"), download=False)
 
 
