@@ -38,6 +38,8 @@ def open_image(image: ImageLike) -> Image.Image:
                 f"image is {pil.width}x{pil.height}, over the {MAX_IMAGE_PIXELS} pixel limit"
             )
         pil.load()
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"image is over the {MAX_IMAGE_PIXELS} pixel limit: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InvalidInputError):
             raise

@@ -1,0 +1,96 @@
+"""Helpers shared by the benchmarks: device flags, clocks, fresh data directories, tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from reprogramming.runtime import pick_device
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """Add --device auto|cpu|cuda."""
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to run (auto: cuda when visible, else cpu)",
+    )
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued device work so that wall-clock timings are honest."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def now(device: torch.device) -> float:
+    """perf_counter after the device has drained its queue."""
+    sync(device)
+    return time.perf_counter()
+
+
+def describe_device(device: torch.device) -> str:
+    """A human name for the device: the GPU's name, or the CPU's model and thread count."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {model}, {torch.get_num_threads()} threads"
+
+
+def resolve_device(preference: str) -> torch.device:
+    """The engine's own device choice for a --device flag."""
+    return pick_device(preference)
+
+
+@contextmanager
+def fresh_data_dir(keep: str | None = None) -> Iterator[Path]:
+    """A new empty REPROGRAM_DATA_DIR (cold caches), or `keep` when given; restored afterwards."""
+    previous = os.environ.get("REPROGRAM_DATA_DIR")
+    with tempfile.TemporaryDirectory(prefix="reprogram-bench-") as tmp:
+        path = Path(keep) if keep else Path(tmp)
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ["REPROGRAM_DATA_DIR"] = str(path)
+        try:
+            yield path
+        finally:
+            if previous is None:
+                os.environ.pop("REPROGRAM_DATA_DIR", None)
+            else:
+                os.environ["REPROGRAM_DATA_DIR"] = previous
+
+
+def command_line() -> str:
+    """The command that is running, as it could be typed again."""
+    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain fixed-width text table."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdict(value: float, goal: float) -> str:
+    """'met' or 'NOT met' for a ratio that should be at least `goal`."""
+    return "met" if value >= goal else "NOT met"

@@ -1,0 +1,287 @@
+"""Linear probe speed: the engine end to end vs the raw backbone, and vs a thesis-style loop.
+
+All three run in this one process, side by side, on the same images, batch size and precision:
+
+(a) raw backbone inference: penultimate features of every image (train + val + test), the fastest
+    path the engine would use (eval, inference_mode, channels_last, bf16 autocast iff the engine
+    picks it), timing only the backbone's forward passes;
+(b) the engine end to end (`run_job`) with a cold feature cache: all images ÷ its wall time;
+(c) a naive loop as the thesis ran it: the same frozen backbone and a new nn.Linear head trained
+    with Adam, but the backbone runs on every batch of every epoch, plus validation each epoch
+    and test at the end;
+(d) the engine again with the feature cache warm.
+
+Run from the repository root: `.venv/bin/python bench/linear_probe.py --size 112 --per-class 50`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from common import add_device_flag, describe_device, fresh_data_dir, now, table, verdict
+from torch import nn
+
+from reprogramming.backbones import Backbone, build_backbone
+from reprogramming.data import Splits, load_dataset
+from reprogramming.data.base import ImageSet
+from reprogramming.images import to_model_input
+from reprogramming.job import run_job
+from reprogramming.runtime import autocast, pick_device, use_bf16
+from reprogramming.spec import BackboneSpec, DatasetSpec
+
+GOAL_RAW_RATIO = 0.8
+GOAL_NAIVE_RATIO = 8.0
+
+
+def parse_args() -> argparse.Namespace:
+    """Command-line flags; the defaults are the full-size benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--dataset", default="mnist_5k")
+    parser.add_argument(
+        "--per-class", type=int, default=None, help="training images per class (default: all)"
+    )
+    parser.add_argument(
+        "--test-per-class", type=int, default=None, help="test images per class (default: all)"
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--size", type=int, default=224, help="input side in pixels")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-naive", action="store_true", help="leave out (c), the slowest part")
+    add_device_flag(parser)
+    return parser.parse_args()
+
+
+def dataset_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The dataset part of the job spec."""
+    return {
+        "name": args.dataset,
+        "max_per_class": args.per_class,
+        "test_max_per_class": args.test_per_class,
+        "val_fraction": args.val_fraction,
+        "test_fraction": 0.2,
+        "seed": args.seed,
+    }
+
+
+def job_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine's job spec for this benchmark."""
+    return {
+        "name": "bench-linear-probe",
+        "backbone": {"name": args.backbone},
+        "dataset": dataset_dict(args),
+        "method": {"kind": "linear_probe", "input_size": args.size},
+        "hyperparameters": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "optimizer": "adam",
+            "lr": args.lr,
+            "seed": args.seed,
+            "precision": args.precision,
+            "device": args.device,
+        },
+    }
+
+
+def load_backbone(name: str, device: torch.device) -> Backbone:
+    """The frozen backbone on the device in channels_last, as the engine holds it."""
+    backbone = build_backbone(BackboneSpec(name=name)).freeze()
+    return backbone.to(device=device, memory_format=torch.channels_last)
+
+
+def raw_inference_s(
+    backbone: Backbone,
+    parts: list[ImageSet],
+    *,
+    size: int,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+    chunk_batches: int = 8,
+) -> float:
+    """Seconds the backbone's forward passes alone take over every image (inputs made untimed)."""
+    batches = [b for part in parts for b in part.images.split(batch_size)]
+    with torch.inference_mode():
+        warm = to_model_input(batches[0].to(device), size)
+        with autocast(device, bf16):
+            backbone.features(warm)
+        total = 0.0
+        for start in range(0, len(batches), chunk_batches):
+            inputs = [
+                to_model_input(b.to(device), size) for b in batches[start : start + chunk_batches]
+            ]
+            began = now(device)
+            with autocast(device, bf16):
+                for x in inputs:
+                    backbone.features(x)
+            total += now(device) - began
+    return total
+
+
+def accuracy(
+    backbone: Backbone,
+    head: nn.Module,
+    part: ImageSet,
+    *,
+    size: int,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+) -> float:
+    """Accuracy of backbone + head on a split, running the backbone on every image."""
+    if len(part) == 0:
+        return float("nan")
+    head.eval()
+    correct = 0
+    with torch.no_grad():
+        for index in torch.arange(len(part)).split(batch_size):
+            x = to_model_input(part.images[index].to(device), size)
+            with autocast(device, bf16):
+                features = backbone.features(x)
+            logits = head(features.float())
+            correct += int((logits.argmax(1).cpu() == part.labels[index]).sum())
+    return correct / len(part)
+
+
+def naive_loop(
+    splits: Splits, args: argparse.Namespace, device: torch.device, bf16: bool
+) -> dict[str, float]:
+    """The thesis-style loop: the frozen backbone runs on every batch of every epoch."""
+    started = now(device)
+    torch.manual_seed(args.seed)
+    backbone = load_backbone(args.backbone, device)
+    head = nn.Linear(backbone.num_features, len(splits.classes)).to(device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=args.lr)
+    train = splits.train
+    common = {"size": args.size, "batch_size": args.batch_size, "device": device, "bf16": bf16}
+    val_accuracy = float("nan")
+    for epoch in range(args.epochs):
+        head.train()
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch))
+        for index in order.split(args.batch_size):
+            x = to_model_input(train.images[index].to(device), args.size)
+            y = train.labels[index].to(device)
+            with autocast(device, bf16):
+                features = backbone.features(x)  # frozen weights, so no graph is built
+            loss = F.cross_entropy(head(features.float()), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        val_accuracy = accuracy(backbone, head, splits.val, **common)
+    test_accuracy = accuracy(backbone, head, splits.test, **common)
+    return {
+        "seconds": now(device) - started,
+        "val_accuracy": val_accuracy,
+        "test_accuracy": test_accuracy,
+    }
+
+
+def engine_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """One run_job call, timed from the outside."""
+    started = now(device)
+    result = run_job(job_dict(args))
+    seconds = now(device) - started
+    return {
+        "seconds": seconds,
+        "test_accuracy": result.metrics["test_accuracy"],
+        "cache": result.info.get("feature_cache"),
+        "feature_s": result.info.get("feature_s", float("nan")),
+        "bf16": result.info.get("bf16"),
+    }
+
+
+def pct(value: float) -> str:
+    """An accuracy as a percentage, or '-' when there is none."""
+    return "-" if value != value else f"{100 * value:.2f} %"
+
+
+def main() -> None:
+    """Run (a)-(d) and print the table and the ratios."""
+    args = parse_args()
+    device = pick_device(args.device)
+    bf16 = use_bf16(args.precision, device, training_weights=False)
+    with fresh_data_dir():
+        splits = load_dataset(DatasetSpec(**dataset_dict(args)))  # decodes once; features stay cold
+        sizes = splits.sizes
+        n_all = sum(sizes.values())
+        print(
+            f"device: {describe_device(device)}; bf16 autocast: {bf16}; torch {torch.__version__}"
+        )
+        print(
+            f"{args.backbone} linear probe on {args.dataset}: splits {sizes}, {args.size} px, "
+            f"{args.epochs} epochs, batch {args.batch_size}\n"
+        )
+        backbone = load_backbone(args.backbone, device)
+        parts = [splits.train, splits.val, splits.test]
+        raw = {"size": args.size, "batch_size": args.batch_size, "device": device, "bf16": bf16}
+        raw_first = raw_inference_s(backbone, parts, **raw)
+        cold = engine_run(args, device)
+        raw_second = raw_inference_s(backbone, parts, **raw)
+        raw_s = min(raw_first, raw_second)  # the faster of two runs: the stricter reference
+        del backbone
+        warm = engine_run(args, device)
+        naive = None if args.skip_naive else naive_loop(splits, args, device, bf16)
+
+    rows: list[list[object]] = [
+        ["(a) raw backbone inference", n_all, f"{raw_s:.1f}", f"{n_all / raw_s:.1f}", "-"],
+        [
+            f"(b) engine, cold cache ({cold['cache']})",
+            n_all,
+            f"{cold['seconds']:.1f}",
+            f"{n_all / cold['seconds']:.1f}",
+            pct(cold["test_accuracy"]),
+        ],
+    ]
+    naive_images = args.epochs * (sizes["train"] + sizes["val"]) + sizes["test"]
+    if naive is not None:
+        rows.append(
+            [
+                "(c) naive loop, backbone every epoch",
+                naive_images,
+                f"{naive['seconds']:.1f}",
+                f"{naive_images / naive['seconds']:.1f}",
+                pct(naive["test_accuracy"]),
+            ]
+        )
+    rows.append(
+        [
+            f"(d) engine, warm cache ({warm['cache']})",
+            n_all,
+            f"{warm['seconds']:.1f}",
+            f"{n_all / warm['seconds']:.1f}",
+            pct(warm["test_accuracy"]),
+        ]
+    )
+    print(table(["path", "backbone images", "seconds", "images/s", "test acc"], rows))
+    print(
+        f"\nraw runs: {n_all / raw_first:.1f} and {n_all / raw_second:.1f} images/s (best kept); "
+        f"engine feature extraction alone: {cold['feature_s']:.1f} s "
+        f"({n_all / cold['feature_s']:.1f} images/s)"
+    )
+    raw_ratio = raw_s / cold["seconds"]
+    print("\nratios (same run, same images, batch and precision):")
+    print(
+        f"  engine end to end ÷ raw backbone (images/s): {raw_ratio:.2f}"
+        f"  (goal ≥ {GOAL_RAW_RATIO}: {verdict(raw_ratio, GOAL_RAW_RATIO)})"
+    )
+    if naive is not None:
+        ideal = naive_images / n_all
+        naive_ratio = naive["seconds"] / cold["seconds"]
+        print(
+            f"  naive time ÷ engine time (cold cache): {naive_ratio:.1f}×"
+            f"  (goal ≥ {GOAL_NAIVE_RATIO:g}×: {verdict(naive_ratio, GOAL_NAIVE_RATIO)};"
+            f" counting backbone passes alone the most it can be is {ideal:.1f}×)"
+        )
+        print(f"  naive time ÷ engine time (warm cache): {naive['seconds'] / warm['seconds']:.1f}×")
+    print(f"  warm ÷ cold engine time: {warm['seconds'] / cold['seconds']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
