@@ -55,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="cold engine runs (the best is kept)"
+    )
     parser.add_argument("--skip-naive", action="store_true", help="leave out (c), the slowest part")
     add_device_flag(parser)
     return parser.parse_args()

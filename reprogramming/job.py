@@ -21,7 +21,7 @@ from reprogramming.loop import Data, EpochCallback, Stage, StopCheck, evaluate, 
 from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
 from reprogramming.methods.label_mapping import greedy_one_to_one
 from reprogramming.paths import data_dir as default_data_dir
-from reprogramming.runtime import pick_device, seed_everything, use_bf16
+from reprogramming.runtime import pick_device, place_data, seed_everything, use_bf16
 from reprogramming.spec import JobSpec, parse_spec
 
 LogCallback = Callable[[str], None]
@@ -156,9 +156,10 @@ def run_job(
         )
     else:
         stage = _image_stage(model, device, bf16)
-        train = Data(splits.train.images, splits.train.labels)
-        val = Data(splits.val.images, splits.val.labels)
-        test = Data(splits.test.images, splits.test.labels)
+        train, val, test = (
+            Data(place_data(part.images, device), part.labels)
+            for part in (splits.train, splits.val, splits.test)
+        )
         if isinstance(model, ProgramModel):
             if method.kind == "adversarial_program" and method.l2 > 0:
                 program, l2 = model.program, method.l2

@@ -67,8 +67,9 @@ def evaluate(stage: Stage, data: Data, *, batch_size: int) -> dict[str, float]:
     total_loss, correct = 0.0, 0
     with inference(stage.module):
         for index in _batches(len(data), batch_size):
+            index = index.to(data.inputs.device)
             x = stage.prepare(data.inputs[index].to(stage.device, non_blocking=True))
-            y = data.labels[index].to(stage.device)
+            y = data.labels[index.to(data.labels.device)].to(stage.device)
             with autocast(stage.device, stage.bf16):
                 logits = stage.module(x)
             total_loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
@@ -131,7 +132,7 @@ def fit(
         module.train()
         # Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
         generator = torch.Generator().manual_seed(hp.seed * 100_003 + epoch)
-        order = torch.randperm(len(train), generator=generator)
+        order = torch.randperm(len(train), generator=generator).to(train.inputs.device)
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=stage.device)
         correct = torch.zeros((), dtype=torch.int64, device=stage.device)
@@ -140,7 +141,7 @@ def fit(
             if should_stop is not None and should_stop():
                 raise Cancelled(f"cancelled during epoch {epoch + 1}")
             x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
-            y = train.labels[index].to(stage.device, non_blocking=True)
+            y = train.labels[index.to(train.labels.device)].to(stage.device, non_blocking=True)
             with autocast(stage.device, stage.bf16):
                 logits = stage.module(x)
             loss = F.cross_entropy(logits.float(), y)

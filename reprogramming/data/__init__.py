@@ -19,7 +19,15 @@ from reprogramming.paths import data_dir as default_data_dir
 from reprogramming.registry import Registry
 from reprogramming.spec import DatasetSpec
 
-__all__ = ["DATASETS", "ImageSet", "Source", "Splits", "load_dataset", "load_source"]
+__all__ = [
+    "DATASETS",
+    "ImageSet",
+    "Source",
+    "Splits",
+    "list_datasets",
+    "load_dataset",
+    "load_source",
+]
 
 # A loader takes (spec, data_dir, download) and returns the full decoded dataset.
 Loader = Callable[[DatasetSpec, Path, bool], Source]
@@ -86,8 +94,13 @@ for _name, _entry in TORCHVISION_DATASETS.items():
 
 
 def _cached_any(name: str) -> bool:
-    """Whether a decoded copy is already here (the only way it is usable offline)."""
-    return any((default_data_dir() / "datasets").glob(f"{name}*.safetensors"))
+    """Whether a decoded or downloaded copy is already here (the only way it works offline)."""
+    root = default_data_dir()
+    decoded = root / "datasets"
+    if (decoded / f"{name}.safetensors").exists() or any(decoded.glob(f"{name}-*.safetensors")):
+        return True
+    entry = TORCHVISION_DATASETS.get(name)
+    return entry is not None and (root / "torchvision" / entry.cls).exists()
 
 
 def _source_key(spec: DatasetSpec, path: Path | None) -> str:
@@ -139,3 +152,11 @@ def load_dataset(
         spec, data_dir=data_dir, download=download, resolve_upload=resolve_upload
     )
     return make_splits(source, spec, source_key=key)
+
+
+def list_datasets() -> list[dict[str, object]]:
+    """Every named dataset, saying whether it is usable offline on this host."""
+    return [
+        {"name": e.name, "description": e.description, "available_offline": e.available()}
+        for e in DATASETS
+    ]

@@ -16,7 +16,7 @@ from reprogramming.methods.models import (
 from reprogramming.methods.program import AdversarialProgram
 from reprogramming.registry import Registry
 
-__all__ = ["METHODS", "ProgramModel", "ReprogrammedModel", "build_model"]
+__all__ = ["METHODS", "ProgramModel", "ReprogrammedModel", "build_model", "list_methods"]
 
 # A builder takes (config, backbone, labels, seed): config is the method spec's fields, or the
 # `config` an artifact recorded, so jobs and artifact loading build models the same way.
@@ -86,3 +86,10 @@ def build_model(
 ) -> ReprogrammedModel:
     """The model a method kind builds over `backbone` for `labels`."""
     return METHODS.get(kind).factory(config, backbone, labels, seed)
+
+
+def list_methods() -> list[dict[str, object]]:
+    """Every method kind with its description (methods need nothing downloaded)."""
+    return [
+        {"name": e.name, "description": e.description, "available_offline": True} for e in METHODS
+    ]
