@@ -19,6 +19,7 @@ from torch import nn
 from reprogramming.backbones.base import Backbone
 from reprogramming.errors import InvalidInputError
 from reprogramming.methods import ReprogrammedModel, build_model
+from reprogramming.methods.models import Classifier
 from reprogramming.spec import BackboneSpec
 
 MANIFEST = "manifest.json"
@@ -148,15 +149,6 @@ class _Features(nn.Module):
         return self.model.features(x)
 
 
-class _Classify(nn.Module):
-    def __init__(self, model: ReprogrammedModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model.classify(features)
-
-
 def artifact_backbone(directory: Path, *, resolve_model: Any = None) -> Backbone:
     """A finished model used as the backbone of a new job: its labels are the source labels."""
     model = load_model(directory, resolve_model=resolve_model)
@@ -167,7 +159,7 @@ def artifact_backbone(directory: Path, *, resolve_model: Any = None) -> Backbone
         num_features = int(model.features(probe).shape[1])
     return Backbone(
         body=features,
-        head=_Classify(model),
+        head=Classifier(model),
         num_features=num_features,
         input_size=model.input_size,
         mean=(0.0, 0.0, 0.0),

@@ -20,6 +20,7 @@ from reprogramming.images import to_model_input
 from reprogramming.loop import Data, EpochCallback, Stage, StopCheck, evaluate, fit, predict_logits
 from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
 from reprogramming.methods.label_mapping import greedy_one_to_one
+from reprogramming.methods.models import Classifier
 from reprogramming.paths import data_dir as default_data_dir
 from reprogramming.runtime import pick_device, place_data, seed_everything, use_bf16
 from reprogramming.spec import JobSpec, parse_spec
@@ -37,23 +38,6 @@ class JobResult:
     artifact_dir: Path | None = None
     manifest: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
-
-
-class _Classifier(nn.Module):
-    """The part of a frozen-backbone model that trains on cached features."""
-
-    def __init__(self, model: ReprogrammedModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model.classify(features)
-
-    def learned_state(self) -> dict[str, torch.Tensor]:
-        return self.model.learned_state()
-
-    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
-        return self.model.load_state_dict(state, strict=False)
 
 
 class _SourceLogits(nn.Module):
@@ -248,7 +232,7 @@ def _feature_stage(
     info["feature_cache"] = "hit" if hit else "miss"
     info["feature_s"] = time.perf_counter() - feature_start
     log(f"feature cache {info['feature_cache']} ({info['feature_s']:.1f}s)")
-    stage = Stage(module=_Classifier(model), prepare=lambda x: x, device=device, bf16=False)
+    stage = Stage(module=Classifier(model), prepare=lambda x: x, device=device, bf16=False)
     return (
         stage,
         Data(features["train"], splits.train.labels),

@@ -152,3 +152,20 @@ class ProgramModel(ReprogrammedModel):
             "operation": self.program.operation,
             "label_mapping": self.mapping.kind,
         }
+
+
+class Classifier(nn.Module):
+    """A model's classify() half as a module of its own: what trains on cached features."""
+
+    def __init__(self, model: ReprogrammedModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.classify(features)
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
+        return self.model.learned_state()
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        return self.model.load_state_dict(state, strict=False)
