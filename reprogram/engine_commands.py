@@ -65,15 +65,17 @@ def train_command(args: argparse.Namespace) -> int:
         (bars[0].write if bars else print)(message, file=sys.stderr)
 
     def on_epoch(metrics: dict[str, Any]) -> None:
+        val = (
+            f"val loss {metrics['val_loss']:.4f} acc {metrics['val_accuracy']:.4f}"
+            if metrics["val_accuracy"] is not None
+            else "no val split"
+        )
         if bars:
-            bars[0].set_postfix(
-                loss=f"{metrics['train_loss']:.3f}", val_acc=f"{metrics['val_accuracy']:.3f}"
-            )
+            bars[0].set_postfix(loss=f"{metrics['train_loss']:.3f}")
         if not args.quiet:
             write(
                 f"epoch {metrics['epoch']}/{epochs}  train loss {metrics['train_loss']:.4f} "
-                f"acc {metrics['train_accuracy']:.4f}  val loss {metrics['val_loss']:.4f} "
-                f"acc {metrics['val_accuracy']:.4f}  {metrics['images_per_s']:.0f} img/s"
+                f"acc {metrics['train_accuracy']:.4f}  {val}  {metrics['images_per_s']:.0f} img/s"
             )
 
     try:

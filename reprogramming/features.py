@@ -47,6 +47,8 @@ def extract_features(
 ) -> torch.Tensor:
     """float32 features (N × num_features) of uint8 images, batched on the device."""
     backbone.eval()
+    if len(images) == 0:
+        return torch.empty(0, backbone.num_features)
     chunks = []
     for batch in images.split(batch_size):
         if should_stop is not None and should_stop():
@@ -56,8 +58,6 @@ def extract_features(
         x = to_model_input(batch.to(device, non_blocking=True), input_size)
         with autocast(device, bf16):
             chunks.append(backbone.features(x).float().cpu())
-    if not chunks:
-        return torch.empty(0, backbone.num_features)
     return torch.cat(chunks)
 
 

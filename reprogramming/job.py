@@ -173,7 +173,9 @@ def run_job(
         "train_loss": last["train_loss"],
         "val_accuracy": last["val_accuracy"],
         "val_loss": last["val_loss"],
-        "best_val_accuracy": max(h["val_accuracy"] for h in history),
+        "best_val_accuracy": max(
+            (h["val_accuracy"] for h in history if h["val_accuracy"] is not None), default=None
+        ),
         "epochs": len(history),
         "images_per_s": sum(h["images_per_s"] for h in history) / len(history),
         "elapsed_s": time.perf_counter() - started,

@@ -60,10 +60,10 @@ def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> list
     return list(index.split(batch_size))
 
 
-def evaluate(stage: Stage, data: Data, *, batch_size: int) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of the stage's module on a split."""
+def evaluate(stage: Stage, data: Data, *, batch_size: int) -> dict[str, float | None]:
+    """Mean cross-entropy and accuracy of the stage's module on a split (None when it is empty)."""
     if len(data) == 0:
-        return {"loss": float("nan"), "accuracy": float("nan")}
+        return {"loss": None, "accuracy": None}
     total_loss, correct = 0.0, 0
     with inference(stage.module):
         for index in _batches(len(data), batch_size):

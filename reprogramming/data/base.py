@@ -118,7 +118,7 @@ def _take(groups: list[torch.Tensor], fraction: float) -> tuple[torch.Tensor, to
 
 
 def _cap(data: ImageSet, per_class: int | None, generator: torch.Generator) -> ImageSet:
-    if per_class is None:
+    if per_class is None or len(data) == 0:
         return data
     groups = _per_class(data.labels, generator)
     keep = torch.cat([g[:per_class] for g in groups]).sort().values

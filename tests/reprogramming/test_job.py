@@ -178,3 +178,13 @@ def test_other_one_to_one_mappings(mapping: str) -> None:
     result = run_job(spec)
     index = result.model.mapping.index.tolist()
     assert len(set(index)) == 10 and index != list(range(10))
+
+
+def test_no_validation_split_gives_null_val_metrics(tmp_path: Path) -> None:
+    spec = job(
+        {"kind": "linear_probe", "input_size": 32},
+        dataset={"name": "digits", "max_per_class": 10, "val_fraction": 0.0},
+    )
+    result = run_job(spec, output_dir=tmp_path)
+    assert result.metrics["val_accuracy"] is None and result.metrics["best_val_accuracy"] is None
+    assert "NaN" not in (tmp_path / "manifest.json").read_text()
