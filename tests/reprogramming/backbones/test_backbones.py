@@ -33,6 +33,15 @@ def test_lite0_names_espresso_from_encoded_bytes(
     assert top[0].label == "espresso"
 
 
+@pytest.mark.parametrize(
+    ("name", "size"), [("efficientnet_lite1", 240), ("efficientnet_lite2", 260)]
+)
+def test_larger_lite_variants_ship_real_weights(name: str, size: int) -> None:
+    predictor = Predictor.from_backbone({"name": name})
+    assert predictor.input_size == size
+    assert predictor.predict([photos.coffee()], top_k=1)[0][0].label == "espresso"
+
+
 def test_lite0_interface() -> None:
     backbone = build_backbone(BackboneSpec(name="efficientnet_lite0")).freeze()
     assert (backbone.input_size, backbone.num_features, backbone.num_labels) == (224, 1280, 1000)
