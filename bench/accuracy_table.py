@@ -174,7 +174,8 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
 
     elsayed = program("first_k", "border", image_size=args.elsayed_image, l2=args.l2)
     source = "EfficientNet-Lite0 (ImageNet)"
-    lp_thesis = "n/a (no MNIST cell; ImageNet → Caltech 101 by this method: 82.07 % avg)"
+    name = "MNIST" if mnist else "Fashion-MNIST"
+    lp_thesis = f"n/a (no {name} cell; ImageNet → Caltech 101 by this method: 82.07 % avg)"
     rows = [
         Row(
             f"{target}/linear_probe",
@@ -183,7 +184,13 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
             source,
             "linear probe (thesis's “new and improved”)",
             f"{args.lp_size} px resize, new dense layer on frozen features",
-            job(lite, lp_data, {"kind": "linear_probe", "input_size": args.lp_size}, args.lp_epochs, args),
+            job(
+                lite,
+                lp_data,
+                {"kind": "linear_probe", "input_size": args.lp_size},
+                args.lp_epochs,
+                args,
+            ),
             lp_thesis,
             "92–93 % (4,000/1,000, 224 px, 10 ep)" if mnist else "–",
         ),
@@ -229,7 +236,13 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
             source,
             "fine-tune all layers (baseline)",
             f"{canvas} px resize, every weight trains, new dense layer",
-            job(lite, data, {"kind": "finetune", "layers": "all", "input_size": canvas}, args.epochs, args),
+            job(
+                lite,
+                data,
+                {"kind": "finetune", "layers": "all", "input_size": canvas},
+                args.epochs,
+                args,
+            ),
             "n/a",
         ),
         Row(
@@ -266,7 +279,7 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
                 target,
                 source,
                 "adversarial program, Elsayed et al., with L2",
-                f"as Elsayed's row, λ = 0.01",
+                "as Elsayed's row, λ = 0.01",
                 job(lite, data, {**elsayed, "l2": 0.01}, args.epochs, args),
                 "94.36 % (ResNet50V2 ImageNet → MNIST)",
                 extra=True,
@@ -386,8 +399,7 @@ def run_row(args: argparse.Namespace, row: Row, data_dir: Path) -> dict[str, Any
     def on_epoch(metrics: dict[str, Any]) -> None:
         print(
             f"  epoch {metrics['epoch']}/{metrics['epochs']}: "
-            f"train {100 * metrics['train_accuracy']:.2f} %, "
-            f"val {100 * metrics['val_accuracy']:.2f} %, "
+            f"train {pct(metrics['train_accuracy'])}, val {pct(metrics['val_accuracy'])}, "
             f"{metrics['images_per_s']:.1f} images/s, {metrics['epoch_s']:.1f} s",
             flush=True,
         )
@@ -482,6 +494,25 @@ HEADER = [
 ]
 
 
+DISPLAY_ORDER = [
+    "linear_probe",
+    "elsayed",
+    "elsayed_l2",
+    "full_first_k",
+    "full_frequency",
+    "full_iterative",
+    "full_learned",
+    "finetune",
+    "scratch",
+]
+
+
+def display_rank(row: Row) -> int:
+    """Where a row sits in its target's block of the table."""
+    name = row.id.split("/")[1]
+    return DISPLAY_ORDER.index(name) if name in DISPLAY_ORDER else len(DISPLAY_ORDER)
+
+
 def markdown_table(rows: list[tuple[Row, dict[str, Any] | None]]) -> list[str]:
     """A markdown table of rows."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -546,7 +577,8 @@ def findings(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> li
                 "budget" + (f", {points(sc, lp)} the probe" if lp is not None else "")
             )
         if said:
-            out.append(f"**{TARGETS[target]}.** " + "; ".join(said) + ".")
+            text = "; ".join(said)
+            out.append(f"**{TARGETS[target]}.** {text[0].upper()}{text[1:]}.")
     el = results.get("mnist_5k/elsayed")
     if el is not None and "error" not in el:
         acc = float(el["metrics"]["test_accuracy"])
@@ -555,9 +587,9 @@ def findings(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> li
             f"**Against the thesis.** Elsayed's method here ran {steps(el, args.batch_size)} Adam "
             f"steps on {el['sizes']['train']:,} images at a {args.canvas}-px canvas and ended "
             f"{relation} the thesis's 94.36 %, which came from ResNet50V2 at 224 px after about "
-            "12 GPU-hours; with a fixed lr of 1e-3 and tanh(W) starting at 0, the program's "
-            "pixels can move at most about lr per step, so this method is step-bound and a short "
-            "CPU run measures its early training, not its ceiling. The thesis reports no MNIST "
+            "12 GPU-hours. With Adam at lr 1e-3 and W starting at 0, each program pixel "
+            "moves by about 1e-3 per step, so a run with few steps shows this method early in "
+            "its training rather than at its ceiling. The thesis reports no MNIST "
             "number for its own linear-probe method (its ImageNet → Caltech 101 average was "
             "82.07 %)."
         )
@@ -574,7 +606,9 @@ def findings(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> li
         base = accuracy(results, f"table31/{source}_scratch")
         if acc is None:
             continue
-        host = f" (the host model itself scores {pct(base)} on {source})" if base is not None else ""
+        host = (
+            f" (the host model itself scores {pct(base)} on {source})" if base is not None else ""
+        )
         said.append(
             f"{source} → {target} reached {pct(acc)} against {thesis:.2f} % in the thesis{host}"
         )
@@ -628,7 +662,7 @@ def write_markdown(args: argparse.Namespace, rows: list[Row], results: dict[str,
         "",
     ]
     imagenet = [(r, results.get(r.id)) for r in rows if r.group == "imagenet"]
-    imagenet.sort(key=lambda pair: list(TARGETS).index(pair[0].target))
+    imagenet.sort(key=lambda pair: (list(TARGETS).index(pair[0].target), display_rank(pair[0])))
     lines += markdown_table(imagenet)
     lines += [
         "",
@@ -639,19 +673,20 @@ def write_markdown(args: argparse.Namespace, rows: list[Row], results: dict[str,
     lines += ["", "## What the numbers say", ""]
     for paragraph in findings(results, args):
         lines += [paragraph, ""]
+    commands = list(dict.fromkeys(results[r.id]["command"] for r in done))
+    lines += ["## Runs", "", "Commands (run from the repository root):", ""]
+    lines += [f"{n}. `{command}`" for n, command in enumerate(commands, start=1)]
     lines += [
-        "## Runs",
         "",
         "| row | finished | device | bf16 | elapsed s | command |",
         "|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        result = results.get(row.id)
-        if result is None or "error" in result:
-            continue
+    for row in done:
+        result = results[row.id]
         lines.append(
             f"| `{row.id}` | {result['date']} | {result['device']} | "
-            f"{result['info'].get('bf16')} | {result['wall_s']:.0f} | `{result['command']}` |"
+            f"{result['info'].get('bf16')} | {result['wall_s']:.0f} | "
+            f"{commands.index(result['command']) + 1} |"
         )
     lines += [
         "",
@@ -670,7 +705,7 @@ def main() -> None:
     """Run every row not yet done, rewriting the results page after each."""
     args = parse_args()
     rows = plan(args)
-    everything = plan(argparse.Namespace(**{**vars(args), "only": None}))
+    every_row = plan(argparse.Namespace(**{**vars(args), "only": None, "extra": True}))
     if args.list:
         for row in rows:
             print(f"{row.id:40s} {json.dumps(row.spec['method'])}")
@@ -680,17 +715,19 @@ def main() -> None:
         for row in rows:
             result_path(args, row).unlink(missing_ok=True)
     results: dict[str, Any] = {}
-    for row in everything:
+    for row in every_row:
         stored = load_result(args, row)
         if stored is not None:
             results[row.id] = stored
+    # The page shows the default rows, plus extra ones that were asked for or have a result.
+    everything = [r for r in every_row if not r.extra or args.extra or r.id in results]
     print(f"{command_line()}\n{len(rows)} rows planned, {sum(r.id in results for r in rows)} done")
     with fresh_data_dir(args.data_dir) as data_dir:
         for number, row in enumerate(rows, start=1):
             if row.id in results:
                 print(f"[{number}/{len(rows)}] {row.id}: done already, skipped", flush=True)
                 continue
-            if row.needs is not None and row.needs not in results:
+            if row.needs is not None and "error" in results.get(row.needs, {"error": "not run"}):
                 print(f"[{number}/{len(rows)}] {row.id}: skipped, needs {row.needs}", flush=True)
                 continue
             print(f"[{number}/{len(rows)}] {row.id}: {json.dumps(row.spec['method'])}", flush=True)

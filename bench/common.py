@@ -79,7 +79,12 @@ def fresh_data_dir(keep: str | None = None) -> Iterator[Path]:
 
 def command_line() -> str:
     """The command that is running, as it could be typed again."""
-    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(Path.cwd())
+    except ValueError:
+        python = Path(python.name)
+    return " ".join(shlex.quote(str(a)) for a in [python, *sys.argv])
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

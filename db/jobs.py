@@ -1,0 +1,225 @@
+"""Jobs and their events: the state machine and every query the API and worker share.
+
+Functions here flush but never commit: the request or task that calls them owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.models import Event, Job, utcnow
+from db.paging import page
+
+QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+STATUSES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+def create_job(
+    session: Session,
+    *,
+    owner_id: str,
+    spec: dict[str, Any],
+    idempotency_key: str | None = None,
+) -> tuple[Job, bool]:
+    """A new queued job, or the owner's earlier job with the same idempotency key; (job, created)."""
+    if idempotency_key is not None:
+        earlier = session.scalar(
+            select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key)
+        )
+        if earlier is not None:
+            return earlier, False
+    job = Job(
+        owner_id=owner_id,
+        name=spec.get("name"),
+        spec=spec,
+        status=QUEUED,
+        idempotency_key=idempotency_key,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    add_event(session, job_id=job.id, type="status", message=QUEUED)
+    return job, True
+
+
+def get_job(session: Session, *, job_id: str, owner_id: str | None = None) -> Job | None:
+    """The job, if it exists and (when owner_id is given) belongs to that owner."""
+    job = session.get(Job, job_id)
+    if job is None or (owner_id is not None and job.owner_id != owner_id):
+        return None
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    owner_id: str,
+    status: list[str] | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """The owner's jobs, newest first, one page at a time; (page, next cursor or None)."""
+    query = select(Job).where(Job.owner_id == owner_id)
+    if status:
+        query = query.where(Job.status.in_(status))
+    return page(session, query, Job, limit=limit, cursor=cursor, owner_id=owner_id)
+
+
+def claim_job(session: Session, *, job_id: str, worker: str, stale_after: timedelta) -> Job | None:
+    """Atomically take a queued job, or a running one whose worker went silent; None if taken."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status == QUEUED,
+                (Job.status.in_((RUNNING, CANCELLING))) & (Job.heartbeat_at < now - stale_after),
+            ),
+        )
+        .values(
+            status=RUNNING,
+            attempt=Job.attempt + 1,
+            worker=worker,
+            heartbeat_at=now,
+            started_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    add_event(
+        session,
+        job_id=job_id,
+        type="status",
+        message=RUNNING if job.attempt == 1 else f"{RUNNING} (attempt {job.attempt}, resuming)",
+    )
+    return job
+
+
+def beat(
+    session: Session,
+    *,
+    job_id: str,
+    worker: str,
+    progress: float | None = None,
+    epoch: int | None = None,
+) -> str | None:
+    """Record that the worker is alive (and its progress); return the job's current status."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if progress is not None:
+        values["progress"] = progress
+    if epoch is not None:
+        values["epoch"] = epoch
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def add_event(
+    session: Session,
+    *,
+    job_id: str,
+    type: str,
+    epoch: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    message: str | None = None,
+) -> Event:
+    """Append an event (status change, epoch metrics or log line) to a job."""
+    event = Event(
+        job_id=job_id, type=type, epoch=epoch, metrics=metrics, message=message, created_at=utcnow()
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(
+    session: Session, *, job_id: str, after: int | None = None, limit: int = 1000
+) -> list[Event]:
+    """A job's events in order, those with id > after."""
+    query = select(Event).where(Event.job_id == job_id)
+    if after is not None:
+        query = query.where(Event.id > after)
+    return list(session.scalars(query.order_by(Event.id).limit(limit)))
+
+
+def finish_job(
+    session: Session,
+    *,
+    job_id: str,
+    status: str,
+    error: str | None = None,
+    model_id: str | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> None:
+    """Move a job to a final status and record how it ended."""
+    assert status in FINISHED
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
+    if model_id is not None:
+        values["model_id"] = model_id
+    if metrics is not None:
+        values["metrics"] = metrics
+    if status == SUCCEEDED:
+        values["progress"] = 1.0
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    add_event(
+        session, job_id=job_id, type="status", message=status if not error else f"{status}: {error}"
+    )
+
+
+def request_cancel(session: Session, *, job: Job) -> Job:
+    """Cancel a queued job at once, or ask a running one to stop (it sees the flag within a step)."""
+    if job.status == QUEUED:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == QUEUED)
+            .values(status=CANCELLED, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            add_event(session, job_id=job.id, type="status", message=CANCELLED)
+    elif job.status == RUNNING:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == RUNNING)
+            .values(status=CANCELLING)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            add_event(session, job_id=job.id, type="status", message=CANCELLING)
+    session.refresh(job)
+    return job
+
+
+def stale_jobs(session: Session, *, stale_after: timedelta) -> list[str]:
+    """Ids of running jobs whose worker has been silent longer than stale_after."""
+    cutoff: datetime = utcnow() - stale_after
+    return list(
+        session.scalars(
+            select(Job.id).where(Job.status.in_((RUNNING, CANCELLING)), Job.heartbeat_at < cutoff)
+        )
+    )
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many jobs are in each status (for /metrics)."""
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {status: 0 for status in STATUSES} | {status: count for status, count in rows}

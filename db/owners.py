@@ -1,0 +1,40 @@
+"""Owners and their API keys (only a hash of each key is stored)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import ApiKey, Owner
+
+KEY_PREFIX = "rp_"
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, *, owner_name: str) -> tuple[Owner, str]:
+    """A new API key for the named owner (created if new); the key is returned only here."""
+    owner = session.scalar(select(Owner).where(Owner.name == owner_name))
+    if owner is None:
+        owner = Owner(name=owner_name)
+        session.add(owner)
+        session.flush()
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiKey(owner_id=owner.id, key_hash=hash_key(key), prefix=key[:10]))
+    session.flush()
+    return owner, key
+
+
+def owner_for_key(session: Session, *, key: str) -> Owner | None:
+    """The owner of a valid, unrevoked key."""
+    return session.scalar(
+        select(Owner)
+        .join(ApiKey, ApiKey.owner_id == Owner.id)
+        .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked.is_(False))
+    )

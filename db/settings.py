@@ -1,0 +1,67 @@
+"""Service configuration, shared by the API and the worker: environment variables `REPROGRAM_*`."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each is also an environment variable with the prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="REPROGRAM_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path.home() / ".cache" / "reprogram",
+        description="Datasets, feature caches, uploads and the embedded database live here.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://... in production; default: SQLite under data_dir.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="redis://... in production; default: a no-server filesystem broker.",
+    )
+    artifact_store: Literal["database", "directory"] = "database"
+    artifact_dir: Path | None = Field(default=None, description="For artifact_store=directory.")
+    max_upload_bytes: int = 512 * 2**20
+    max_predict_bytes: int = 32 * 2**20
+    max_predict_images: int = 64
+    job_time_limit_s: int = 24 * 3600
+    heartbeat_timeout_s: float = Field(
+        default=120.0, description="A running job whose worker is silent this long is resumed."
+    )
+    predict_max_batch: int = 64
+    predict_max_wait_ms: float = 5.0
+    model_cache_size: int = 64
+    queue: str = "reprogram"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL in the form SQLAlchemy wants (psycopg 3 for a plain postgresql://)."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'reprogram.db'}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def embedded_broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
