@@ -65,3 +65,35 @@ def get_settings() -> Settings:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Celery settings shared by the API (which only sends) and the worker (which runs jobs)."""
+    config: dict[str, object] = {
+        "broker_url": settings.celery_broker_url,
+        "task_default_queue": settings.queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        # A job is acknowledged only when it ends, and goes back to the queue if its worker dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if settings.broker_url is None:
+        folder = settings.embedded_broker_dir
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        config["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+    else:
+        # Long GPU jobs: don't let Redis hand an unacknowledged job to a second worker early;
+        # a dead worker's job is resumed by the heartbeat scan long before this.
+        config["broker_transport_options"] = {"visibility_timeout": 6 * 3600}
+    return config

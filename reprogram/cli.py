@@ -16,9 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reprogram {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from reprogram import engine_commands
+    from reprogram import engine_commands, server_commands
 
     engine_commands.add_parsers(sub)
+    server_commands.add_parsers(sub)
     return parser
 
 

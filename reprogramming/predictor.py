@@ -49,10 +49,15 @@ class Predictor:
 
     @classmethod
     def from_artifact(
-        cls, directory: str | Path, *, backbone: Backbone | None = None, **kwargs: Any
+        cls,
+        directory: str | Path,
+        *,
+        backbone: Backbone | None = None,
+        resolve_model: Any = None,
+        **kwargs: Any,
     ) -> Predictor:
-        """A predictor for a trained artifact directory."""
-        model = load_model(Path(directory), backbone=backbone)
+        """A predictor for a trained artifact directory (optionally over a shared backbone)."""
+        model = load_model(Path(directory), backbone=backbone, resolve_model=resolve_model)
         manifest = model.artifact_manifest  # type: ignore[attr-defined]
         return cls(
             model,
@@ -78,6 +83,15 @@ class Predictor:
             ]
         )
 
+    def top_k(self, probs: torch.Tensor, k: int) -> list[list[Prediction]]:
+        """The k most likely labels of each row of probabilities."""
+        k = max(1, min(k, len(self.labels)))
+        scores, index = probs.topk(k, dim=1)
+        return [
+            [Prediction(self.labels[i], float(s)) for s, i in zip(row_s, row_i, strict=True)]
+            for row_s, row_i in zip(scores.tolist(), index.tolist(), strict=True)
+        ]
+
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Class probabilities (N × labels) of a uint8 batch."""
@@ -92,10 +106,4 @@ class Predictor:
         """Top-k labels with probabilities for each image."""
         if not images:
             return []
-        probs = self.probabilities(self.preprocess(images))
-        k = max(1, min(top_k, len(self.labels)))
-        scores, index = probs.topk(k, dim=1)
-        return [
-            [Prediction(self.labels[i], float(s)) for s, i in zip(row_s, row_i, strict=True)]
-            for row_s, row_i in zip(scores.tolist(), index.tolist(), strict=True)
-        ]
+        return self.top_k(self.probabilities(self.preprocess(images)), top_k)

@@ -11,7 +11,14 @@ from reprogramming.backbones.base import Backbone, last_block_parameters
 from reprogramming.errors import UnknownNameError
 from reprogramming.spec import BackboneSpec
 
-__all__ = ["Backbone", "BackboneInfo", "build_backbone", "last_block_parameters", "list_backbones"]
+__all__ = [
+    "Backbone",
+    "BackboneInfo",
+    "build_backbone",
+    "check_backbone_name",
+    "last_block_parameters",
+    "list_backbones",
+]
 
 # Turns a model id (a finished job's model) into its artifact directory; the service provides it.
 ModelResolver = Callable[[str], Path]
@@ -43,12 +50,24 @@ def build_backbone(spec: BackboneSpec, *, resolve_model: ModelResolver | None = 
         backbone.ref = {"model_id": spec.model_id}
         return backbone
     name = spec.name
+    check_backbone_name(name)
     if name in efficientnet_lite.LITE_VARIANTS:
         return efficientnet_lite.build(name, spec.weights)
     if name.startswith("timm:"):
         return timm_.build(name.removeprefix("timm:"), spec.weights)
-    if name in torchvision_.model_names():
-        return torchvision_.build(name, spec.weights)
+    return torchvision_.build(name, spec.weights)
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise UnknownNameError unless `name` is a backbone this engine can build."""
+    if name in efficientnet_lite.LITE_VARIANTS or name in torchvision_.model_names():
+        return
+    if name.startswith("timm:"):
+        import timm
+
+        if timm.is_model(name.removeprefix("timm:")):
+            return
+        raise UnknownNameError(f"timm has no model '{name[5:]}'", field="backbone.name")
     raise UnknownNameError(
         f"unknown backbone '{name}'; use one of {', '.join(efficientnet_lite.LITE_VARIANTS)}, "
         "a torchvision model name (e.g. resnet18, see GET /v1/backbones) or 'timm:<name>'",

@@ -5,15 +5,13 @@ from __future__ import annotations
 import copy
 
 from reprogramming.backbones.base import Backbone, imagenet_labels
-from reprogramming.errors import UnavailableError, UnknownNameError
+from reprogramming.errors import UnavailableError
 
 
 def build(name: str, weights: str) -> Backbone:
     """A timm model with its classifier split off; pretrained weights come from timm's hub."""
     import timm
 
-    if not timm.is_model(name):
-        raise UnknownNameError(f"timm has no model '{name}'", field="backbone.name")
     pretrained = weights != "random"
     try:
         model = timm.create_model(name, pretrained=pretrained)

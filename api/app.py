@@ -1,0 +1,48 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors, metrics
+from api.routes import catalog, datasets, health, jobs, models
+from api.serving import ModelCache
+from db import jobs as job_queries
+from db.session import session_scope
+from db.settings import Settings, get_settings
+
+DESCRIPTION = """
+Repurpose pretrained image classifiers for new tasks without changing their weights.
+
+Authenticate with `Authorization: Bearer <key>` (`reprogram keys create NAME` prints one).
+Every error has the shape `{"error": {"code", "message", "field"?}}`.
+"""
+
+_jobs_collector_registered = False
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured app (settings default to the environment's)."""
+    global _jobs_collector_registered
+    settings = settings or get_settings()
+    app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.models = ModelCache(
+        capacity=settings.model_cache_size,
+        max_batch=settings.predict_max_batch,
+        max_wait_ms=settings.predict_max_wait_ms,
+    )
+    errors.install(app)
+    app.middleware("http")(metrics.middleware)
+    for module in (health, catalog, datasets, jobs, models):
+        app.include_router(module.router)
+    if not _jobs_collector_registered:
+        url = settings.sqlalchemy_url
+
+        def count() -> dict[str, int]:
+            with session_scope(url) as session:
+                return job_queries.count_by_status(session)
+
+        metrics.REGISTRY.register(metrics.JobsByStatus(count))
+        _jobs_collector_registered = True
+    return app

@@ -1,0 +1,60 @@
+"""Request-scoped dependencies: settings, a database session, and the caller's owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from db.models import Owner
+from db.owners import owner_for_key
+from db.session import get_sessionmaker
+from db.settings import Settings, get_settings
+
+
+def _settings(request: Request) -> Settings:
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _session(settings: SettingsDep) -> Iterator[Session]:
+    """One session per request: committed when the route succeeds, rolled back when it fails."""
+    session = get_sessionmaker(settings.sqlalchemy_url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+
+
+def _owner(request: Request, session: SessionDep) -> Owner:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(
+            401, "unauthorized", "send 'Authorization: Bearer <key>' (create one with "
+            "'reprogram keys create NAME')", headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+    owner = owner_for_key(session, key=key.strip())
+    if owner is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return owner
+
+
+OwnerDep = Annotated[Owner, Depends(_owner)]

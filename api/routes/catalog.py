@@ -1,0 +1,71 @@
+"""What this service can reprogram, with what, and how: backbones, datasets, methods."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from fastapi import APIRouter
+
+from api import schemas
+from api.deps import OwnerDep, SessionDep
+from api.errors import not_found
+from db import resources
+from db.models import Dataset
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+@cache
+def _backbones() -> list[schemas.CatalogEntry]:
+    from reprogramming.backbones import list_backbones
+
+    return [
+        schemas.CatalogEntry(
+            name=b.name,
+            description=f"from {b.source}",
+            available_offline=b.available_offline,
+            input_size=b.input_size,
+        )
+        for b in list_backbones()
+    ]
+
+
+@router.get("/backbones", response_model=schemas.Catalog)
+def backbones(owner: OwnerDep) -> schemas.Catalog:
+    """Named backbones, each saying whether its pretrained weights are usable offline here."""
+    return schemas.Catalog(data=_backbones())
+
+
+@router.get("/methods", response_model=schemas.Catalog)
+def methods(owner: OwnerDep) -> schemas.Catalog:
+    """Reprogramming methods (`method.kind`)."""
+    from reprogramming.methods import list_methods
+
+    return schemas.Catalog(data=[schemas.CatalogEntry(**m) for m in list_methods()])
+
+
+@router.get("/datasets", response_model=schemas.Catalog)
+def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
+    """Built-in datasets (usable offline or not) and the caller's uploads (use their id)."""
+    from reprogramming.data import list_datasets
+
+    builtin = [schemas.CatalogEntry(**d) for d in list_datasets()]
+    uploads, _ = resources.list_datasets(session, owner_id=owner.id, limit=200, cursor=None)
+    uploaded = [
+        schemas.CatalogEntry(
+            name=d.id,
+            description=f"upload '{d.name}': {len(d.classes)} classes, {d.num_images} images",
+            available_offline=True,
+        )
+        for d in uploads
+    ]
+    return schemas.Catalog(data=builtin + uploaded)
+
+
+@router.get("/datasets/{dataset_id}", response_model=schemas.Dataset)
+def get_dataset(dataset_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Dataset:
+    """One uploaded dataset."""
+    dataset = resources.get_owned(session, Dataset, id=dataset_id, owner_id=owner.id)
+    if dataset is None:
+        raise not_found("dataset", dataset_id)
+    return schemas.Dataset.model_validate(dataset)

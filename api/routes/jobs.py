@@ -1,0 +1,190 @@
+"""Jobs: create (idempotent), list, get, cancel, and their events (JSON and live SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api import schemas
+from api.deps import OwnerDep, SessionDep, SettingsDep
+from api.errors import ApiError, not_found
+from api.queue import enqueue_job
+from api.validation import check_references
+from db import jobs
+from db.session import session_scope
+from reprogramming.spec import JobSpec
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+ERRORS = {401: {"model": schemas.Error}, 404: {"model": schemas.Error}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.Job,
+    responses={**ERRORS, 200: {"model": schemas.Job, "description": "replayed idempotent request"},
+               409: {"model": schemas.Error}, 422: {"model": schemas.Error}},
+)  # fmt: skip
+def create_job(
+    spec: JobSpec,
+    owner: OwnerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> schemas.Job:
+    """Queue a job; with an Idempotency-Key, a repeated request returns the first job."""
+    check_references(session, spec=spec, owner_id=owner.id)
+    body = spec.model_dump(mode="json", exclude_none=True)
+    job, created = jobs.create_job(
+        session, owner_id=owner.id, spec=body, idempotency_key=idempotency_key
+    )
+    if not created:
+        if job.spec != body:
+            raise ApiError(
+                409, "idempotency_conflict",
+                "this Idempotency-Key was used for a different job spec",
+            )  # fmt: skip
+        response.status_code = 200
+        return schemas.Job.model_validate(job)
+    session.commit()  # the worker must find the row the moment the message arrives
+    enqueue_job(settings, job.id)
+    return schemas.Job.model_validate(job)
+
+
+@router.get("", response_model=schemas.Page[schemas.Job], responses=ERRORS)
+def list_jobs(
+    owner: OwnerDep,
+    session: SessionDep,
+    status: Annotated[list[str] | None, Query(description="repeat to match several")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: str | None = None,
+) -> schemas.Page[schemas.Job]:
+    """The caller's jobs, newest first."""
+    for value in status or []:
+        if value not in jobs.STATUSES:
+            raise ApiError(
+                422, "invalid_request", f"unknown status '{value}'; one of {list(jobs.STATUSES)}",
+                field="status",
+            )  # fmt: skip
+    rows, next_cursor = jobs.list_jobs(
+        session, owner_id=owner.id, status=status, limit=limit, cursor=cursor
+    )
+    return schemas.Page[schemas.Job](
+        data=[schemas.Job.model_validate(r) for r in rows],
+        has_more=next_cursor is not None,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{job_id}", response_model=schemas.Job, responses=ERRORS)
+def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
+    """One job."""
+    job = jobs.get_job(session, job_id=job_id, owner_id=owner.id)
+    if job is None:
+        raise not_found("job", job_id)
+    return schemas.Job.model_validate(job)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=schemas.Job,
+    responses={**ERRORS, 409: {"model": schemas.Error}},
+)
+def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
+    """Cancel a queued job now, or ask a running one to stop within a training step."""
+    job = jobs.get_job(session, job_id=job_id, owner_id=owner.id)
+    if job is None:
+        raise not_found("job", job_id)
+    if job.status in jobs.FINISHED:
+        raise ApiError(409, "already_finished", f"job '{job_id}' already {job.status}")
+    return schemas.Job.model_validate(jobs.request_cancel(session, job=job))
+
+
+@router.get("/{job_id}/events", response_model=schemas.EventList, responses=ERRORS)
+def list_events(
+    job_id: str,
+    owner: OwnerDep,
+    session: SessionDep,
+    after: Annotated[int | None, Query(description="only events with a larger id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> schemas.EventList:
+    """A job's events in order: epoch metrics, log lines and status changes."""
+    if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
+        raise not_found("job", job_id)
+    rows = jobs.list_events(session, job_id=job_id, after=after, limit=limit + 1)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return schemas.EventList(
+        data=[schemas.Event.model_validate(r) for r in rows],
+        has_more=has_more,
+        next_cursor=str(rows[-1].id) if rows else (str(after) if after is not None else None),
+    )
+
+
+def _poll(job_id: str, after: int | None, url: str) -> tuple[list[schemas.Event], str | None]:
+    with session_scope(url) as session:
+        rows = jobs.list_events(session, job_id=job_id, after=after, limit=500)
+        job = jobs.get_job(session, job_id=job_id)
+        return [schemas.Event.model_validate(r) for r in rows], job.status if job else None
+
+
+def _sse(event: schemas.Event) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+
+
+@router.get(
+    "/{job_id}/events/stream",
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+)
+def stream_events(
+    job_id: str,
+    request: Request,
+    owner: OwnerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    after: Annotated[int | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events: replays from Last-Event-ID (or ?after=), then tails until the job ends."""
+    if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
+        raise not_found("job", job_id)
+    start = after
+    if last_event_id and last_event_id.strip().isdigit():
+        start = int(last_event_id)
+    url = settings.sqlalchemy_url
+
+    async def events() -> AsyncIterator[str]:
+        cursor, idle = start, 0.0
+        yield "retry: 2000\n\n"
+        while True:
+            rows, status = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
+            for event in rows:
+                cursor = event.id
+                yield _sse(event)
+            if status in jobs.FINISHED and not rows:
+                yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if rows:
+                idle = 0.0
+                continue
+            await asyncio.sleep(0.25)
+            idle += 0.25
+            if idle >= 15:  # keep proxies from closing a quiet stream
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,235 @@
+"""Models: the registry of finished jobs, their artifacts, and /predict."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import zipfile
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from api import schemas
+from api.deps import OwnerDep, SessionDep, SettingsDep
+from api.errors import ApiError, not_found
+from api.uploads import memory_sink, read_multipart
+from db import resources
+from db.models import Model
+from db.session import session_scope
+from db.storage import ARTIFACT_FILES, get_store, materialize
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+ERRORS = {401: {"model": schemas.Error}, 404: {"model": schemas.Error}}
+
+
+def _owned(session: Any, model_id: str, owner_id: str) -> Model:
+    model = resources.get_owned(session, Model, id=model_id, owner_id=owner_id)
+    if model is None:
+        raise not_found("model", model_id)
+    return model
+
+
+@router.get("", response_model=schemas.Page[schemas.Model], responses=ERRORS)
+def list_models(
+    owner: OwnerDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: str | None = None,
+) -> schemas.Page[schemas.Model]:
+    """The caller's models, newest first."""
+    rows, next_cursor = resources.list_models(
+        session, owner_id=owner.id, limit=limit, cursor=cursor
+    )
+    return schemas.Page[schemas.Model](
+        data=[schemas.Model.model_validate(r) for r in rows],
+        has_more=next_cursor is not None,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{model_id}", response_model=schemas.Model, responses=ERRORS)
+def get_model(model_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Model:
+    """One model: labels, metrics (with test_accuracy), backbone."""
+    return schemas.Model.model_validate(_owned(session, model_id, owner.id))
+
+
+@router.get(
+    "/{model_id}/artifact",
+    responses={**ERRORS, 200: {"content": {"application/zip": {}, "application/json": {}}}},
+    response_class=Response,
+)
+def download_artifact(
+    model_id: str,
+    owner: OwnerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[str | None, Query(description="manifest.json or model.safetensors")] = None,
+) -> Response:
+    """The artifact: a zip of model.safetensors and manifest.json, or one of them (?file=)."""
+    model = _owned(session, model_id, owner.id)
+    store = get_store(settings, model.artifact_store)
+    if file is not None:
+        if file not in ARTIFACT_FILES:
+            raise ApiError(422, "invalid_request", f"file is one of {list(ARTIFACT_FILES)}",
+                           field="file")  # fmt: skip
+        data = store.read_file(session, location=model.artifact_location, filename=file)
+        if data is None:
+            raise not_found("artifact file", file)
+        media = "application/json" if file.endswith(".json") else "application/octet-stream"
+        return StreamingResponse(
+            _chunks(data), media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{file}"'},
+        )  # fmt: skip
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in ARTIFACT_FILES:
+            data = store.read_file(session, location=model.artifact_location, filename=name)
+            if data is None:
+                raise not_found("artifact file", name)
+            archive.writestr(f"{model_id}/{name}", data)
+    return StreamingResponse(
+        _chunks(buffer.getvalue()), media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{model_id}.zip"'},
+    )  # fmt: skip
+
+
+def _chunks(data: bytes, size: int = 1 << 16):  # type: ignore[no-untyped-def]
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def _decode_b64(text: str, index: int) -> bytes:
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(
+            text + "=" * (-len(text) % 4),
+            altchars=b"-_" if "-" in text or "_" in text else None,
+            validate=False,
+        )
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(422, "invalid_image", f"images[{index}] is not base64: {exc}",
+                       field=f"images.{index}") from None  # fmt: skip
+
+
+@router.post(
+    "/{model_id}/predict",
+    response_model=schemas.PredictResponse,
+    responses={**ERRORS, 413: {"model": schemas.Error}, 422: {"model": schemas.Error}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                        "required": ["files"],
+                    }
+                },
+                "application/json": {"schema": schemas.PredictRequest.model_json_schema()},
+            },
+            "required": True,
+        }
+    },
+)
+async def predict(
+    model_id: str,
+    request: Request,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    top_k: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> schemas.PredictResponse:
+    """Top-k labels for images sent as multipart `files` or as JSON base64 `images`."""
+    images, k = await _read_images(request, settings, top_k)
+    if len(images) > settings.max_predict_images:
+        raise ApiError(413, "too_many_images", f"send at most {settings.max_predict_images} images")
+    cache = request.app.state.models
+    served = await anyio.to_thread.run_sync(_load, cache, model_id, owner.id, settings)
+    predictor = served.predictor
+    from reprogramming.errors import InvalidInputError
+
+    def decode() -> Any:
+        batch = []
+        for index, data in enumerate(images):
+            try:
+                batch.append(predictor.preprocess([data]))
+            except InvalidInputError as exc:
+                raise ApiError(422, "invalid_image", f"image {index}: {exc.message}",
+                               field=f"files.{index}") from None  # fmt: skip
+        import torch
+
+        return torch.cat(batch)
+
+    batch = await anyio.to_thread.run_sync(decode)
+    probs = await cache.probabilities(served, batch)
+    return schemas.PredictResponse(
+        model_id=model_id,
+        predictions=[
+            schemas.ImagePrediction(
+                top_k=[schemas.Score(label=p.label, score=p.score) for p in row]
+            )
+            for row in predictor.top_k(probs, k)
+        ],
+    )
+
+
+async def _read_images(
+    request: Request, settings: Any, top_k: int | None
+) -> tuple[list[bytes], int]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > settings.max_predict_bytes * 4 // 3 + 1024:
+                raise ApiError(413, "payload_too_large", "the request body is too large")
+        try:
+            body = schemas.PredictRequest.model_validate(json.loads(raw or b"null"))
+        except Exception as exc:
+            from pydantic import ValidationError
+
+            if isinstance(exc, ValidationError):
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ApiError(
+                    422, "invalid_request", f"{field}: {first['msg']}", field=field
+                ) from None
+            raise ApiError(422, "invalid_request", f"invalid JSON: {exc}") from None
+        return [_decode_b64(t, i) for i, t in enumerate(body.images)], top_k or body.top_k
+    parts = await read_multipart(
+        request, max_bytes=settings.max_predict_bytes, open_sink=memory_sink("files")
+    )
+    files = [p.sink.getvalue() for p in parts if p.name == "files" and p.sink is not None]  # type: ignore[union-attr]
+    if not files:
+        raise ApiError(
+            422, "invalid_request", "send images as multipart field 'files'", field="files"
+        )
+    return files, top_k or 5
+
+
+def _load(cache: Any, model_id: str, owner_id: str, settings: Any) -> Any:
+    with session_scope(settings.sqlalchemy_url) as session:
+        model = _owned(session, model_id, owner_id)
+        directory = materialize(
+            session, model_id=model.id, store_name=model.artifact_store,
+            location=model.artifact_location, settings=settings,
+        )  # fmt: skip
+
+    def resolve(parent_id: str) -> Any:
+        with session_scope(settings.sqlalchemy_url) as session:
+            parent = _owned(session, parent_id, owner_id)
+            return materialize(
+                session, model_id=parent.id, store_name=parent.artifact_store,
+                location=parent.artifact_location, settings=settings,
+            )  # fmt: skip
+
+    return cache.load(model_id, directory, resolve_model=resolve)

@@ -1,0 +1,218 @@
+"""Request and response bodies of the v1 API (the job spec itself lives in the engine)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+_NOW = "2026-11-24T12:00:00Z"
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(from_attributes=True, json_schema_extra={"examples": list(examples)})
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; pass next_cursor as ?cursor= for the next."""
+
+    model_config = _examples({"data": [], "has_more": False, "next_cursor": None})
+
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class Job(BaseModel):
+    """A reprogramming job and where it stands."""
+
+    model_config = _examples(
+        {
+            "id": "job_4f1c2e9a0b7d4c3e8a11",
+            "name": "effnet-fashion",
+            "status": "running",
+            "spec": {"backbone": {"name": "efficientnet_lite0"}, "dataset": {"name": "digits"}},
+            "created_at": _NOW,
+            "started_at": _NOW,
+            "finished_at": None,
+            "attempt": 1,
+            "progress": 0.3,
+            "epoch": 3,
+            "error": None,
+            "metrics": None,
+            "model_id": None,
+        }
+    )
+
+    id: str
+    name: str | None
+    status: str = Field(description="queued, running, cancelling, succeeded, failed, cancelled")
+    spec: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempt: int = 0
+    progress: float = 0.0
+    epoch: int = 0
+    error: str | None = None
+    metrics: dict[str, Any] | None = None
+    model_id: str | None = None
+
+
+class Event(BaseModel):
+    """An epoch's metrics, a log line, or a status change."""
+
+    model_config = _examples(
+        {
+            "id": 42,
+            "type": "epoch",
+            "epoch": 3,
+            "metrics": {"train_loss": 0.41, "train_accuracy": 0.88, "val_accuracy": 0.86},
+            "message": None,
+            "created_at": _NOW,
+        }
+    )
+
+    id: int
+    type: str = Field(description="epoch, log or status")
+    epoch: int | None = None
+    metrics: dict[str, Any] | None = None
+    message: str | None = None
+    created_at: datetime
+
+
+class EventList(BaseModel):
+    model_config = _examples({"data": [], "has_more": False, "next_cursor": None})
+
+    data: list[Event]
+    has_more: bool
+    next_cursor: str | None = Field(default=None, description="pass as ?after= for more")
+
+
+class Model(BaseModel):
+    """A trained model: what a succeeded job produced."""
+
+    model_config = _examples(
+        {
+            "id": "mdl_9a8b7c6d5e4f3a2b1c0d",
+            "job_id": "job_4f1c2e9a0b7d4c3e8a11",
+            "name": "effnet-fashion",
+            "method": "linear_probe",
+            "labels": ["T-shirt/top", "Trouser"],
+            "metrics": {"test_accuracy": 0.87},
+            "backbone": {"name": "efficientnet_lite0", "weights": "imagenet"},
+            "artifact_bytes": 52000,
+            "created_at": _NOW,
+        }
+    )
+
+    id: str
+    job_id: str
+    name: str | None = None
+    method: str
+    labels: list[str]
+    metrics: dict[str, Any]
+    backbone: dict[str, Any]
+    artifact_bytes: int
+    created_at: datetime
+
+
+class Dataset(BaseModel):
+    """An uploaded image-folder dataset."""
+
+    model_config = _examples(
+        {
+            "id": "ds_0a1b2c3d4e5f6a7b8c9d",
+            "name": "pets.zip",
+            "classes": ["cats", "dogs"],
+            "num_images": 240,
+            "size_bytes": 1048576,
+            "created_at": _NOW,
+        }
+    )
+
+    id: str
+    name: str
+    classes: list[str]
+    num_images: int
+    size_bytes: int
+    created_at: datetime
+
+
+class CatalogEntry(BaseModel):
+    """A backbone, dataset or method this service knows."""
+
+    model_config = _examples(
+        {"name": "efficientnet_lite0", "description": "...", "available_offline": True}
+    )
+
+    name: str
+    description: str = ""
+    available_offline: bool
+    input_size: int | None = None
+
+
+class Catalog(BaseModel):
+    model_config = _examples(
+        {"data": [{"name": "digits", "description": "...", "available_offline": True}]}
+    )
+
+    data: list[CatalogEntry]
+
+
+class PredictRequest(BaseModel):
+    """Images as base64 (standard or URL-safe), as an alternative to multipart files."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"images": ["iVBORw0KGgo..."], "top_k": 3}]}
+    )
+
+    images: list[str] = Field(min_length=1)
+    top_k: int = Field(default=5, ge=1, le=1000)
+
+
+class Score(BaseModel):
+    label: str
+    score: float
+
+
+class ImagePrediction(BaseModel):
+    top_k: list[Score]
+
+
+class PredictResponse(BaseModel):
+    """Top-k labels with probabilities, one entry per image, in request order."""
+
+    model_config = _examples(
+        {"model_id": "mdl_9a8b7c6d5e4f3a2b1c0d", "predictions": [{"top_k": [
+            {"label": "Sneaker", "score": 0.93}, {"label": "Sandal", "score": 0.05}]}]}
+    )  # fmt: skip
+
+    model_id: str
+    predictions: list[ImagePrediction]
+
+
+class Health(BaseModel):
+    model_config = _examples({"status": "ok", "checks": {"database": "ok", "broker": "ok"}})
+
+    status: str
+    checks: dict[str, str] = {}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class Error(BaseModel):
+    """Every error response has this shape."""
+
+    model_config = _examples(
+        {"error": {"code": "invalid_request", "message": "hyperparameters.epochs: ...",
+                   "field": "hyperparameters.epochs"}}
+    )  # fmt: skip
+
+    error: ErrorBody

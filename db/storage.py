@@ -1,0 +1,141 @@
+"""Artifact and checkpoint storage: in the database by default, or in a directory.
+
+Every machine keeps a local read cache of the artifacts it has used, so models load from disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from db import resources
+from db.settings import Settings
+
+
+class ArtifactStore(Protocol):
+    """Where finished artifacts and in-flight checkpoints live."""
+
+    name: str
+
+    def put_artifact(self, session: Session, *, model_id: str, source: Path) -> tuple[str, int]:
+        """Store an artifact directory; return (location, total bytes)."""
+        ...
+
+    def read_file(self, session: Session, *, location: str, filename: str) -> bytes | None:
+        """One file of a stored artifact."""
+        ...
+
+    def put_checkpoint(self, session: Session, *, job_id: str, source: Path) -> None: ...
+
+    def get_checkpoint(self, session: Session, *, job_id: str, dest: Path) -> bool: ...
+
+    def delete_checkpoint(self, session: Session, *, job_id: str) -> None: ...
+
+
+ARTIFACT_FILES = ("manifest.json", "model.safetensors")
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class DatabaseStore:
+    """Blobs beside the model rows: API replicas and workers need only Postgres and Redis."""
+
+    name = "database"
+
+    def put_artifact(self, session: Session, *, model_id: str, source: Path) -> tuple[str, int]:
+        total = 0
+        for filename in ARTIFACT_FILES:
+            data = (source / filename).read_bytes()
+            resources.put_blob(session, key=f"artifacts/{model_id}/{filename}", data=data)
+            total += len(data)
+        return f"artifacts/{model_id}", total
+
+    def read_file(self, session: Session, *, location: str, filename: str) -> bytes | None:
+        blob = resources.get_blob(session, key=f"{location}/{filename}")
+        return None if blob is None else bytes(blob.data)
+
+    def put_checkpoint(self, session: Session, *, job_id: str, source: Path) -> None:
+        data = (source / CHECKPOINT_FILE).read_bytes()
+        resources.put_blob(session, key=f"checkpoints/{job_id}/{CHECKPOINT_FILE}", data=data)
+
+    def get_checkpoint(self, session: Session, *, job_id: str, dest: Path) -> bool:
+        blob = resources.get_blob(session, key=f"checkpoints/{job_id}/{CHECKPOINT_FILE}")
+        if blob is None:
+            return False
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / CHECKPOINT_FILE).write_bytes(bytes(blob.data))
+        return True
+
+    def delete_checkpoint(self, session: Session, *, job_id: str) -> None:
+        resources.delete_blobs(session, prefix=f"checkpoints/{job_id}/")
+
+
+class DirectoryStore:
+    """Files under a directory (shared storage for large artifacts such as fine-tuned models)."""
+
+    name = "directory"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def put_artifact(self, session: Session, *, model_id: str, source: Path) -> tuple[str, int]:
+        target = self.root / "artifacts" / model_id
+        target.mkdir(parents=True, exist_ok=True)
+        total = 0
+        for filename in ARTIFACT_FILES:
+            shutil.copyfile(source / filename, target / filename)
+            total += (target / filename).stat().st_size
+        return str(target), total
+
+    def read_file(self, session: Session, *, location: str, filename: str) -> bytes | None:
+        path = Path(location) / filename
+        return path.read_bytes() if path.exists() else None
+
+    def put_checkpoint(self, session: Session, *, job_id: str, source: Path) -> None:
+        target = self.root / "checkpoints" / job_id
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / CHECKPOINT_FILE, target / CHECKPOINT_FILE)
+
+    def get_checkpoint(self, session: Session, *, job_id: str, dest: Path) -> bool:
+        path = self.root / "checkpoints" / job_id / CHECKPOINT_FILE
+        if not path.exists():
+            return False
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / CHECKPOINT_FILE)
+        return True
+
+    def delete_checkpoint(self, session: Session, *, job_id: str) -> None:
+        shutil.rmtree(self.root / "checkpoints" / job_id, ignore_errors=True)
+
+
+def get_store(settings: Settings, kind: str | None = None) -> ArtifactStore:
+    """The store of the given kind (default: the one the settings choose for new artifacts)."""
+    if (kind or settings.artifact_store) == "directory":
+        return DirectoryStore(settings.artifact_dir or settings.data_dir / "store")
+    return DatabaseStore()
+
+
+def materialize(
+    session: Session, *, model_id: str, store_name: str, location: str, settings: Settings
+) -> Path:
+    """A local directory holding the model's artifact (this machine's read cache)."""
+    target = settings.data_dir / "artifact-cache" / model_id
+    if all((target / f).exists() for f in ARTIFACT_FILES):
+        return target
+    store = get_store(settings, store_name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{model_id}-"))
+    for filename in ARTIFACT_FILES:
+        data = store.read_file(session, location=location, filename=filename)
+        if data is None:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise FileNotFoundError(f"artifact file {filename} of {model_id} is missing")
+        (staging / filename).write_bytes(data)
+    if target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target

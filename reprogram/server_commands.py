@@ -1,0 +1,125 @@
+"""`reprogram serve | api | worker | db upgrade | keys create`: the service's processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register the service commands."""
+    serve = sub.add_parser("serve", help="all in one: API + worker on SQLite, no setup needed")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=serve_command)
+
+    api = sub.add_parser("api", help="run the HTTP API (production role)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    api.set_defaults(handler=api_command)
+
+    worker = sub.add_parser("worker", help="run a job worker (one per GPU)")
+    worker.add_argument("--hostname", help="Celery node name, e.g. gpu0@%%h")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(handler=worker_command)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_sub.add_parser("upgrade", help="apply migrations up to the latest")
+    upgrade.set_defaults(handler=db_upgrade_command)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    create = keys_sub.add_parser("create", help="print a new API key for an owner")
+    create.add_argument("name", help="owner name (created if new)")
+    create.set_defaults(handler=keys_create_command)
+
+
+def db_upgrade_command(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+
+    upgrade()
+    print("database is at the latest schema")
+    return 0
+
+
+def keys_create_command(args: argparse.Namespace) -> int:
+    from db.owners import create_key
+    from db.session import session_scope
+
+    with session_scope() as session:
+        owner, key = create_key(session, owner_name=args.name)
+    print(key)
+    print(f"(owner '{owner.name}'; the key is shown only once)", file=sys.stderr)
+    return 0
+
+
+def api_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        proxy_headers=True,
+    )  # fmt: skip
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    from worker.app import run_worker
+
+    run_worker(hostname=args.hostname, loglevel=args.loglevel)
+    return 0
+
+
+def _embedded_key(data_dir: Path) -> str:
+    """The embedded server's key: reused across restarts, kept in a file only its user reads."""
+    from db.owners import create_key, owner_for_key
+    from db.session import session_scope
+
+    path = data_dir / "api-key"
+    with session_scope() as session:
+        if path.exists():
+            key = path.read_text().strip()
+            if owner_for_key(session, key=key) is not None:
+                return key
+        _, key = create_key(session, owner_name="default")
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """API and one worker process on SQLite and a filesystem broker under the data directory."""
+    import uvicorn
+
+    from db.migrate import upgrade
+    from db.settings import get_settings
+
+    settings = get_settings()
+    upgrade()
+    key = _embedded_key(settings.data_dir)
+    env = dict(os.environ, REPROGRAM_DATA_DIR=str(settings.data_dir))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "reprogram.cli", "worker", "--hostname", "embedded@%h"], env=env
+    )
+    url = f"http://{args.host}:{args.port}"
+    print(
+        f"\nReprogram is serving at {url}  (data in {settings.data_dir})\n"
+        f"API key: {key}\n"
+        f"Try:  curl -H 'Authorization: Bearer {key}' {url}/v1/backbones\n",
+        flush=True,
+    )
+    try:
+        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
