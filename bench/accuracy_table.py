@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,6 @@ class Row:
     saves_artifact: bool = False
     needs: str | None = None  # id of the row whose artifact is this row's backbone
     extra: bool = False
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_args() -> argparse.Namespace:
@@ -161,6 +160,12 @@ def job(
     }
 
 
+def program_method(mapping: str, region: str, canvas: int, **more: Any) -> dict[str, Any]:
+    """An adversarial_program method spec (operation add)."""
+    method = {"kind": "adversarial_program", "label_mapping": mapping, "region": region}
+    return {**method, "operation": "add", "canvas_size": canvas, **more}
+
+
 def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
     """EfficientNet-Lite0 (ImageNet) → target, by each method."""
     lite = {"name": "efficientnet_lite0"}
@@ -168,11 +173,7 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
     data = dataset(target, args.per_class, args)
     canvas, mnist = args.canvas, target == "mnist_5k"
 
-    def program(mapping: str, region: str, **more: Any) -> dict[str, Any]:
-        method = {"kind": "adversarial_program", "label_mapping": mapping, "region": region}
-        return {**method, "operation": "add", "canvas_size": canvas, **more}
-
-    elsayed = program("first_k", "border", image_size=args.elsayed_image, l2=args.l2)
+    elsayed = program_method("first_k", "border", canvas, image_size=args.elsayed_image, l2=args.l2)
     source = "EfficientNet-Lite0 (ImageNet)"
     name = "MNIST" if mnist else "Fashion-MNIST"
     lp_thesis = f"n/a (no {name} cell; ImageNet → Caltech 101 by this method: 82.07 % avg)"
@@ -215,7 +216,7 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
             source,
             "adversarial program, full canvas",
             f"image resized to the {canvas} px canvas, program everywhere, first-10 labels",
-            job(lite, data, program("first_k", "full"), args.epochs, args),
+            job(lite, data, program_method("first_k", "full", canvas), args.epochs, args),
             "n/a (Exp. 2 tried the whole canvas: “did not yield better results”, no number)",
         ),
         Row(
@@ -225,7 +226,7 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
             source,
             "adversarial program, full canvas + learned mapping (engine default)",
             f"image resized to the {canvas} px canvas, program everywhere, dense 1000 → 10 mapping",
-            job(lite, data, program("learned", "full"), args.epochs, args),
+            job(lite, data, program_method("learned", "full", canvas), args.epochs, args),
             "n/a (Exp. 2 tried a learned mapping: “did not yield better results”, no number)",
             "91–92 % (4,000 train, 112 px canvas, 3 ep)" if mnist else "–",
         ),
@@ -267,7 +268,7 @@ def imagenet_rows(target: str, args: argparse.Namespace) -> list[Row]:
                     f"adversarial program, full canvas + {mapping} mapping ({label})",
                     f"image resized to the {canvas} px canvas, program everywhere, "
                     f"{mapping} one-to-one mapping",
-                    job(lite, data, program(mapping, "full"), args.epochs, args),
+                    job(lite, data, program_method(mapping, "full", canvas), args.epochs, args),
                     "n/a (later work)",
                     extra=True,
                 )
@@ -392,17 +393,19 @@ def load_result(args: argparse.Namespace, row: Row) -> dict[str, Any] | None:
     return stored
 
 
+def print_epoch(metrics: dict[str, Any]) -> None:
+    """Progress line for one finished epoch."""
+    print(
+        f"  epoch {metrics['epoch']}/{metrics['epochs']}: "
+        f"train {pct(metrics['train_accuracy'])}, val {pct(metrics['val_accuracy'])}, "
+        f"{metrics['images_per_s']:.1f} images/s, {metrics['epoch_s']:.1f} s",
+        flush=True,
+    )
+
+
 def run_row(args: argparse.Namespace, row: Row, data_dir: Path) -> dict[str, Any]:
     """Run one row's job and return what the table needs."""
     device = pick_device(args.device)
-
-    def on_epoch(metrics: dict[str, Any]) -> None:
-        print(
-            f"  epoch {metrics['epoch']}/{metrics['epochs']}: "
-            f"train {pct(metrics['train_accuracy'])}, val {pct(metrics['val_accuracy'])}, "
-            f"{metrics['images_per_s']:.1f} images/s, {metrics['epoch_s']:.1f} s",
-            flush=True,
-        )
 
     output = artifact_dir(args, row.id) if row.saves_artifact else None
     if output is not None and output.exists():
@@ -412,7 +415,7 @@ def run_row(args: argparse.Namespace, row: Row, data_dir: Path) -> dict[str, Any
         row.spec,
         output_dir=output,
         data_dir=data_dir,
-        on_epoch=on_epoch,
+        on_epoch=print_epoch,
         on_log=lambda message: print(f"  {message}", flush=True),
     )
     wall = time.perf_counter() - started

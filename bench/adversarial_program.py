@@ -100,6 +100,31 @@ def job_dict(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def fwd_bwd(backbone: Backbone, x: torch.Tensor, y: torch.Tensor, *, bf16: bool) -> None:
+    """One forward pass to the source logits and a backward pass to the input."""
+    x.requires_grad_(True)
+    with autocast(x.device, bf16):
+        logits = backbone(x)
+    F.cross_entropy(logits.float(), y).backward()
+
+
+def make_inputs(
+    batches: list[torch.Tensor],
+    *,
+    canvas: int,
+    num_labels: int,
+    device: torch.device,
+    generator: torch.Generator,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Canvas-sized [0, 1] inputs on the device and random source-label targets."""
+    made = []
+    for batch in batches:
+        x = to_model_input(batch.to(device), canvas)
+        y = torch.randint(0, num_labels, (len(batch),), generator=generator)
+        made.append((x, y.to(device)))
+    return made
+
+
 def raw_forward_backward_s(
     backbone: Backbone,
     images: torch.Tensor,
@@ -111,31 +136,21 @@ def raw_forward_backward_s(
     chunk_batches: int = 4,
 ) -> float:
     """Seconds of forward + backward-to-input over `images` (inputs made untimed)."""
-    generator = torch.Generator().manual_seed(0)
     batches = list(images.split(batch_size))
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        x.requires_grad_(True)
-        with autocast(device, bf16):
-            logits = backbone(x)
-        F.cross_entropy(logits.float(), y).backward()
-
-    def inputs(chunk: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        made = []
-        for batch in chunk:
-            x = to_model_input(batch.to(device), canvas)
-            y = torch.randint(0, backbone.num_labels, (len(batch),), generator=generator)
-            made.append((x, y.to(device)))
-        return made
-
-    for x, y in inputs(batches[:1]):  # warm-up, untimed
-        step(x, y)
+    make = {
+        "canvas": canvas,
+        "num_labels": backbone.num_labels,
+        "device": device,
+        "generator": torch.Generator().manual_seed(0),
+    }
+    for x, y in make_inputs(batches[:1], **make):  # warm-up, untimed
+        fwd_bwd(backbone, x, y, bf16=bf16)
     total = 0.0
     for start in range(0, len(batches), chunk_batches):
-        made = inputs(batches[start : start + chunk_batches])
+        made = make_inputs(batches[start : start + chunk_batches], **make)
         began = now(device)
         for x, y in made:
-            step(x, y)
+            fwd_bwd(backbone, x, y, bf16=bf16)
         total += now(device) - began
     return total
 

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import torch
 
-from reprogramming.runtime import pick_device
-
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:
     """Add --device auto|cpu|cuda."""
@@ -53,11 +51,6 @@ def describe_device(device: torch.device) -> str:
     except OSError:
         pass
     return f"cpu: {model}, {torch.get_num_threads()} threads"
-
-
-def resolve_device(preference: str) -> torch.device:
-    """The engine's own device choice for a --device flag."""
-    return pick_device(preference)
 
 
 @contextmanager
