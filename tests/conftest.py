@@ -47,3 +47,23 @@ def service(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: 
             yield deployment
         finally:
             deployment.stop()
+
+
+def _client(service, owner: str):  # type: ignore[no-untyped-def]
+    """A client of the running service signed in as a new key of `owner`."""
+    from support.client import Api
+
+    key = service.create_key(owner)
+    with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
+             timeout=120) as client:  # fmt: skip
+        yield client
+
+
+@pytest.fixture(scope="session")
+def alice(service):  # type: ignore[no-untyped-def]
+    yield from _client(service, "alice")
+
+
+@pytest.fixture(scope="session")
+def bob(service):  # type: ignore[no-untyped-def]
+    yield from _client(service, "bob")
