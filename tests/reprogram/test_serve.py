@@ -1,0 +1,58 @@
+"""`reprogram serve`: no configuration, SQLite and a no-server broker, a job to a model."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+from skimage import data as photos
+from support.client import Api, small_job
+from support.services import free_port, wait_http
+
+
+def test_embedded_server_runs_a_job_to_a_model(tmp_path: Path, data_dir: Path) -> None:
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPROGRAM_")}
+    env |= {"HOME": str(home), "REPROGRAM_HEARTBEAT_TIMEOUT_S": "30"}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reprogram.cli", "serve", "--port", str(port)],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/healthz", process=server, log=log)
+        output = log.read_text()
+        key = next(line.split()[-1] for line in output.splitlines() if line.startswith("API key:"))
+        data = home / ".cache" / "reprogram"
+        assert (data / "reprogram.db").exists() and (data / "api-key").read_text().strip() == key
+        with Api(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+            assert api.get("/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
+            job = api.post("/v1/jobs", json=small_job()).json()
+            done = api.wait(job["id"], timeout=600)
+            assert done["status"] == "succeeded", done["error"]
+            epochs = [e for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+                      if e["type"] == "epoch"]  # fmt: skip
+            assert len(epochs) == 3
+            buffer = io.BytesIO()
+            Image.fromarray(photos.chelsea()).save(buffer, format="JPEG")
+            predicted = api.post(
+                f"/v1/models/{done['model_id']}/predict",
+                files=[("files", ("cat.jpg", buffer.getvalue(), "image/jpeg"))],
+            )
+            assert predicted.status_code == 200, predicted.text
+            assert len(predicted.json()["predictions"][0]["top_k"]) == 5
+        # only the loopback interface by default
+        assert "127.0.0.1" in output
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
