@@ -48,11 +48,12 @@ class Stage:
 
 def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
     """The optimizer the hyperparameters name."""
+    lr = hp.lr if hp.lr is not None else 1e-3
     if hp.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
     if hp.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-    return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=hp.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=hp.weight_decay)
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:

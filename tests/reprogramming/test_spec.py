@@ -27,6 +27,10 @@ def test_adversarial_program_defaults_follow_the_evidence() -> None:
     spec = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program"}})
     assert spec.method.kind == "adversarial_program"
     assert (spec.method.label_mapping, spec.method.region) == ("learned", "full")
+    assert spec.hyperparameters.lr == 0.01  # measured better than 1e-3 for programs
+    explicit = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program"},
+                           "hyperparameters": {"lr": 0.05}})  # fmt: skip
+    assert explicit.hyperparameters.lr == 0.05
 
 
 @pytest.mark.parametrize(
