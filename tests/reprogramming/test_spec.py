@@ -24,7 +24,9 @@ def test_design_example_parses_with_thesis_defaults() -> None:
 
 
 def test_adversarial_program_defaults_follow_the_evidence() -> None:
-    spec = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program"}})
+    spec = parse_spec(
+        {**EXAMPLE, "method": {"kind": "adversarial_program"}, "hyperparameters": {"epochs": 3}}
+    )
     assert spec.method.kind == "adversarial_program"
     assert (spec.method.label_mapping, spec.method.region) == ("learned", "full")
     assert spec.hyperparameters.lr == 0.01  # measured better than 1e-3 for programs
