@@ -1,0 +1,28 @@
+# The HTTP API. It loads the engine too, to serve /predict.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    REPROGRAM_DATA_DIR=/data
+# Set to a CPU-only wheel index to keep the image small; empty uses PyPI's default build.
+ARG TORCH_INDEX_URL=""
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY reprogramming ./reprogramming
+COPY reprogram ./reprogram
+COPY api ./api
+COPY worker ./worker
+COPY db ./db
+COPY migrations ./migrations
+RUN if [ -n "$TORCH_INDEX_URL" ]; then \
+        pip install "torch>=2.4,<2.15" "torchvision>=0.19,<0.30" --index-url "$TORCH_INDEX_URL"; \
+    fi \
+    && pip install ".[server]"
+
+RUN useradd --create-home reprogram && mkdir -p /data && chown reprogram /data
+USER reprogram
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz'); sys.exit(0)"
+# Migrations run first, so a new API version brings its schema with it.
+CMD ["sh", "-c", "reprogram db upgrade && reprogram api --host 0.0.0.0 --port 8000 --workers ${API_WORKERS:-2}"]
