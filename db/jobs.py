@@ -112,20 +112,21 @@ def beat(
     worker: str,
     progress: float | None = None,
     epoch: int | None = None,
-) -> str | None:
-    """Record that the worker is alive (and its progress); return the job's current status."""
+) -> tuple[str | None, bool]:
+    """Record that the worker is alive (and its progress); (job status, whether it is ours)."""
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = progress
     if epoch is not None:
         values["epoch"] = epoch
-    session.execute(
+    result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.worker == worker)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return session.scalar(select(Job.status).where(Job.id == job_id))
+    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    return status, result.rowcount == 1
 
 
 def add_event(

@@ -61,12 +61,11 @@ class Heartbeat(threading.Thread):
         while not self.done.wait(self.interval):
             try:
                 with session_scope() as session:
-                    status = jobs.beat(
+                    status, ours = jobs.beat(
                         session, job_id=self.job_id, worker=self.worker, progress=self.progress
                     )
-                    owner = session.get(jobs.Job, self.job_id)
-                    if owner is not None and owner.worker != self.worker:
-                        self.lost.set()
+                if not ours:  # another worker reclaimed the job after we went silent
+                    self.lost.set()
             except Exception:  # a database hiccup must not kill the job; try again next beat
                 log.exception("heartbeat for %s failed", self.job_id)
                 continue

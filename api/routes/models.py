@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import zipfile
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
@@ -103,17 +103,18 @@ def _chunks(data: bytes, size: int = 1 << 16):  # type: ignore[no-untyped-def]
 
 
 def _decode_b64(text: str, index: int) -> bytes:
+    """Standard or URL-safe base64, with or without padding or a data: URL prefix."""
     if text.startswith("data:") and "," in text:
         text = text.split(",", 1)[1]
+    text = "".join(text.split())
+    padded = text + "=" * (-len(text) % 4)
     try:
-        return base64.b64decode(
-            text + "=" * (-len(text) % 4),
-            altchars=b"-_" if "-" in text or "_" in text else None,
-            validate=False,
-        )
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError(422, "invalid_image", f"images[{index}] is not base64: {exc}",
-                       field=f"images.{index}") from None  # fmt: skip
+        altchars = b"-_" if ("-" in text or "_" in text) else None
+        return base64.b64decode(padded, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(
+            422, "invalid_image", f"images[{index}] is not base64", field=f"images.{index}"
+        ) from None
 
 
 @router.post(
@@ -187,23 +188,19 @@ async def _read_images(
 ) -> tuple[list[bytes], int]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
-        raw = b""
+        raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > settings.max_predict_bytes * 4 // 3 + 1024:
                 raise ApiError(413, "payload_too_large", "the request body is too large")
         try:
-            body = schemas.PredictRequest.model_validate(json.loads(raw or b"null"))
-        except Exception as exc:
-            from pydantic import ValidationError
-
-            if isinstance(exc, ValidationError):
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise ApiError(
-                    422, "invalid_request", f"{field}: {first['msg']}", field=field
-                ) from None
-            raise ApiError(422, "invalid_request", f"invalid JSON: {exc}") from None
+            body = schemas.PredictRequest.model_validate_json(bytes(raw) or b"null")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            raise ApiError(
+                422, "invalid_request", f"{field}: {first['msg']}", field=field
+            ) from None
         return [_decode_b64(t, i) for i, t in enumerate(body.images)], top_k or body.top_k
     parts = await read_multipart(
         request, max_bytes=settings.max_predict_bytes, open_sink=memory_sink("files")
