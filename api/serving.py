@@ -46,6 +46,7 @@ class ModelCache:
         self._models: OrderedDict[str, Served] = OrderedDict()
         self._backbones: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
 
     def backbone_count(self) -> int:
         """How many distinct backbones are in memory."""
@@ -70,6 +71,15 @@ class ModelCache:
             if served is not None:
                 self._models.move_to_end(model_id)
                 return served
+            loading = self._loading.setdefault(model_id, threading.Lock())
+        with loading:  # concurrent first requests load the model once
+            with self._lock:
+                served = self._models.get(model_id)
+            if served is not None:
+                return served
+            return self._load(model_id, artifact_dir, resolve_model=resolve_model)
+
+    def _load(self, model_id: str, artifact_dir: Path, *, resolve_model: Any) -> Served:
         from reprogramming.artifacts import read_manifest
         from reprogramming.predictor import Predictor
 

@@ -129,13 +129,17 @@ def materialize(
     store = get_store(settings, store_name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{model_id}-"))
-    for filename in ARTIFACT_FILES:
-        data = store.read_file(session, location=location, filename=filename)
-        if data is None:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise FileNotFoundError(f"artifact file {filename} of {model_id} is missing")
-        (staging / filename).write_bytes(data)
-    if target.exists():
-        shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    try:
+        for filename in ARTIFACT_FILES:
+            data = store.read_file(session, location=location, filename=filename)
+            if data is None:
+                raise FileNotFoundError(f"artifact file {filename} of {model_id} is missing")
+            (staging / filename).write_bytes(data)
+        try:
+            staging.rename(target)  # atomic; whoever renames first wins
+        except OSError:
+            if not all((target / f).exists() for f in ARTIFACT_FILES):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from db import jobs, resources
+from db import jobs, notify, resources
 from db.models import Dataset, Model, new_id
 from db.session import session_scope
 from db.settings import Settings, get_settings
@@ -40,6 +40,7 @@ def run_job_task(self: Any, job_id: str) -> str:
             log.info("job %s is not ours to run (finished, or alive on another worker)", job_id)
             return "skipped"
         spec, owner_id, attempt = dict(job.spec), job.owner_id, job.attempt
+    notify.publish(settings, job_id=job_id)
     return execute(
         job_id=job_id, owner_id=owner_id, spec=spec, attempt=attempt, worker=worker,
         settings=settings,
@@ -116,10 +117,12 @@ def execute(
             )  # fmt: skip
             if (checkpoint_dir / "checkpoint.pt").exists():
                 store.put_checkpoint(session, job_id=job_id, source=checkpoint_dir)
+        notify.publish(settings, job_id=job_id)
 
     def on_log(message: str) -> None:
         with session_scope() as session:
             jobs.add_event(session, job_id=job_id, type="log", message=message)
+        notify.publish(settings, job_id=job_id)
 
     if resume:
         on_log(f"resuming from the checkpoint of attempt {attempt - 1}")
@@ -165,6 +168,7 @@ def _finish(job_id: str, *, status: str, error: str | None, store: Any) -> str:
     with session_scope() as session:
         jobs.finish_job(session, job_id=job_id, status=status, error=error)
         store.delete_checkpoint(session, job_id=job_id)
+    notify.publish(get_settings(), job_id=job_id)
     return status
 
 
@@ -200,6 +204,7 @@ def _register_model(
             session, job_id=job_id, status=jobs.SUCCEEDED, model_id=model_id, metrics=metrics
         )
         store.delete_checkpoint(session, job_id=job_id)
+    notify.publish(settings, job_id=job_id)
     shutil.rmtree(workdir, ignore_errors=True)
     return jobs.SUCCEEDED
 

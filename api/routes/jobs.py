@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -16,7 +16,7 @@ from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import ApiError, not_found
 from api.queue import enqueue_job
 from api.validation import check_references
-from db import jobs
+from db import jobs, notify
 from db.session import session_scope
 from reprogramming.spec import JobSpec
 
@@ -135,6 +135,17 @@ def _poll(job_id: str, after: int | None, url: str) -> tuple[list[schemas.Event]
         return [schemas.Event.model_validate(r) for r in rows], job.status if job else None
 
 
+async def _wait(pubsub: Any, interval: float) -> None:
+    """Sleep until a notification arrives or `interval` passes."""
+    if pubsub is None:
+        await asyncio.sleep(interval)
+        return
+    try:
+        await pubsub.get_message(ignore_subscribe_messages=True, timeout=interval)
+    except Exception:  # a dropped Redis connection only costs latency
+        await asyncio.sleep(interval)
+
+
 def _sse(event: schemas.Event) -> str:
     return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
@@ -164,24 +175,28 @@ def stream_events(
     async def events() -> AsyncIterator[str]:
         cursor, idle = start, 0.0
         yield "retry: 2000\n\n"
-        while True:
-            rows, status = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
-            for event in rows:
-                cursor = event.id
-                yield _sse(event)
-            if status in jobs.FINISHED and not rows:
-                yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            if rows:
-                idle = 0.0
-                continue
-            await asyncio.sleep(0.25)
-            idle += 0.25
-            if idle >= 15:  # keep proxies from closing a quiet stream
-                idle = 0.0
-                yield ": keep-alive\n\n"
+        async with notify.subscription(settings, job_id=job_id) as pubsub:
+            # With notifications, the database is read when told to (and every 2 s as a
+            # safety net); without them, every quarter second.
+            interval = 2.0 if pubsub is not None else 0.25
+            while True:
+                rows, status = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
+                for event in rows:
+                    cursor = event.id
+                    yield _sse(event)
+                if status in jobs.FINISHED and not rows:
+                    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+                if rows:
+                    idle = 0.0
+                    continue
+                await _wait(pubsub, interval)
+                idle += interval
+                if idle >= 15:  # keep proxies from closing a quiet stream
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
 
     return StreamingResponse(
         events(),

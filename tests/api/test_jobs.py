@@ -167,3 +167,24 @@ def test_health_readiness_metrics(alice, service) -> None:  # type: ignore[no-un
     text = httpx.get(service.api_url + "/metrics").text
     assert 'reprogram_jobs{status="succeeded"}' in text
     assert "reprogram_http_requests_total" in text and "reprogram_predict_batch_images" in text
+
+
+def test_concurrent_first_predictions_all_succeed(alice) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    model_id = alice.wait(alice.post("/v1/jobs", json=small_job(name="fresh")).json()["id"])[
+        "model_id"
+    ]
+    image = _png(photos.coffee())
+
+    def predict(_: int) -> tuple[int, str]:
+        r = alice.post(
+            f"/v1/models/{model_id}/predict", files=[("files", ("c.png", image, "image/png"))]
+        )
+        return r.status_code, r.text
+
+    with ThreadPoolExecutor(16) as pool:  # the model is loaded by the first of these requests
+        results = list(pool.map(predict, range(32)))
+    assert all(status == 200 for status, _ in results), [t for s, t in results if s != 200][:2]
+    labels = {json.loads(text)["predictions"][0]["top_k"][0]["label"] for _, text in results}
+    assert len(labels) == 1  # batched together or not, the same image gets the same answer
