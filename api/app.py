@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from api import errors, metrics
 from api.routes import catalog, datasets, health, jobs, models
@@ -21,6 +25,22 @@ Every error has the shape `{"error": {"code", "message", "field"?}}`.
 _jobs_collector_registered = False
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema, with FastAPI's default 422 body replaced by our one error shape."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        text = json.dumps(schema).replace(
+            "#/components/schemas/HTTPValidationError", "#/components/schemas/Error"
+        )
+        schema = json.loads(text)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app (settings default to the environment's)."""
     global _jobs_collector_registered
@@ -36,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(metrics.middleware)
     for module in (health, catalog, datasets, jobs, models):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if not _jobs_collector_registered:
         url = settings.sqlalchemy_url
 

@@ -174,11 +174,19 @@ class PredictRequest(BaseModel):
 
 
 class Score(BaseModel):
+    """One label and its probability."""
+
+    model_config = _examples({"label": "Sneaker", "score": 0.93})
+
     label: str
     score: float
 
 
 class ImagePrediction(BaseModel):
+    """The most likely labels of one image, best first."""
+
+    model_config = _examples({"top_k": [{"label": "Sneaker", "score": 0.93}]})
+
     top_k: list[Score]
 
 
@@ -202,6 +210,11 @@ class Health(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = _examples(
+        {"code": "not_found", "message": "no job 'job_x'"},
+        {"code": "invalid_request", "message": "lr: must be > 0", "field": "hyperparameters.lr"},
+    )
+
     code: str
     message: str
     field: str | None = None

@@ -21,6 +21,16 @@ class _Strict(BaseModel):
 class BackboneSpec(_Strict):
     """Which pretrained classifier to reprogram: a registry name, a finished model, or an artifact."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "efficientnet_lite0", "weights": "imagenet"},
+                {"model_id": "mdl_9a8b7c6d5e4f3a2b1c0d"},
+            ]
+        },
+    )
+
     name: str | None = Field(
         default=None,
         description="Registry name: a torchvision model ('resnet18'), 'timm:<name>', "
@@ -45,6 +55,16 @@ class BackboneSpec(_Strict):
 
 class DatasetSpec(_Strict):
     """Which images to learn from, and how to split and subsample them."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "fashion_mnist", "max_per_class": 500, "seed": 0},
+                {"upload_id": "ds_0a1b2c3d4e5f6a7b8c9d", "image_size": 224},
+            ]
+        },
+    )
 
     name: str | None = Field(default=None, examples=["fashion_mnist"])
     upload_id: str | None = Field(default=None, description="A dataset uploaded to the service.")
@@ -88,6 +108,11 @@ class DatasetSpec(_Strict):
 class LinearProbeSpec(_Strict):
     """The thesis's method: frozen backbone, a new dense layer on its penultimate features."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kind": "linear_probe", "input_size": 224}]},
+    )
+
     kind: Literal["linear_probe"] = "linear_probe"
     input_size: int | None = Field(
         default=None,
@@ -99,6 +124,23 @@ class LinearProbeSpec(_Strict):
 
 class AdversarialProgramSpec(_Strict):
     """Elsayed et al.: a learned program around (or over) the image, outputs mapped to new labels."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "adversarial_program", "label_mapping": "learned", "region": "full"},
+                {
+                    "kind": "adversarial_program",
+                    "label_mapping": "first_k",
+                    "region": "border",
+                    "canvas_size": 224,
+                    "image_size": 28,
+                    "l2": 0.01,
+                },
+            ]
+        },
+    )
 
     kind: Literal["adversarial_program"] = "adversarial_program"
     label_mapping: LabelMappingKind = "learned"
@@ -130,6 +172,11 @@ class AdversarialProgramSpec(_Strict):
 class FinetuneSpec(_Strict):
     """Baseline: train the backbone's weights too (all of them, or the last block) with a new head."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kind": "finetune", "layers": "last_block"}]},
+    )
+
     kind: Literal["finetune"] = "finetune"
     layers: Literal["all", "last_block"] = "all"
     input_size: int | None = Field(default=None, ge=16, le=1024)
@@ -137,6 +184,10 @@ class FinetuneSpec(_Strict):
 
 class ScratchSpec(_Strict):
     """Baseline: the backbone's architecture, randomly initialised, trained on the new task."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"kind": "scratch", "input_size": 112}]}
+    )
 
     kind: Literal["scratch"] = "scratch"
     input_size: int | None = Field(default=None, ge=16, le=1024)
@@ -150,6 +201,15 @@ MethodSpec = Annotated[
 
 class Hyperparameters(_Strict):
     """How to train; the defaults are the thesis's (batch 128, 10 epochs, Adam 1e-3)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 0.001, "seed": 0}
+            ]
+        },
+    )
 
     epochs: int = Field(default=10, ge=1, le=1000)
     batch_size: int = Field(default=128, ge=1, le=8192)
