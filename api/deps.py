@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from db.models import Owner
 from db.owners import owner_for_key
-from db.session import get_sessionmaker
+from db.session import get_sessionmaker, session_scope
 from db.settings import Settings, get_settings
 
 
@@ -38,7 +38,9 @@ def _session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(_session)]
 
 
-def _owner(request: Request, session: SessionDep) -> Owner:
+def _owner(request: Request, settings: SettingsDep) -> Owner:
+    """The owner of the request's API key."""
+    # A session of its own: a long request (/predict, SSE) then holds no connection while it waits.
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key:
@@ -46,7 +48,8 @@ def _owner(request: Request, session: SessionDep) -> Owner:
             401, "unauthorized", "send 'Authorization: Bearer <key>' (create one with "
             "'reprogram keys create NAME')", headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    owner = owner_for_key(session, key=key.strip())
+    with session_scope(settings.sqlalchemy_url) as session:
+        owner = owner_for_key(session, key=key.strip())
     if owner is None:
         raise ApiError(
             401,

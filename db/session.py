@@ -17,10 +17,9 @@ def make_engine(url: str, *, pooled: bool = True) -> Engine:
     """An engine for url; SQLite gets WAL and a busy timeout so the API and worker can share it."""
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        pool = {"pool_size": 10, "max_overflow": 30} if pooled else {"poolclass": NullPool}
         engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            **({} if pooled else {"poolclass": NullPool}),
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **pool
         )
 
         @event.listens_for(engine, "connect")

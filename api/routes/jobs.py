@@ -159,14 +159,14 @@ def stream_events(
     job_id: str,
     request: Request,
     owner: OwnerDep,
-    session: SessionDep,
     settings: SettingsDep,
     after: Annotated[int | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: replays from Last-Event-ID (or ?after=), then tails until the job ends."""
-    if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
-        raise not_found("job", job_id)
+    with session_scope(settings.sqlalchemy_url) as session:  # not held open while streaming
+        if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
+            raise not_found("job", job_id)
     start = after
     if last_event_id and last_event_id.strip().isdigit():
         start = int(last_event_id)

@@ -183,8 +183,10 @@ def test_concurrent_first_predictions_all_succeed(alice) -> None:  # type: ignor
         )
         return r.status_code, r.text
 
-    with ThreadPoolExecutor(16) as pool:  # the model is loaded by the first of these requests
-        results = list(pool.map(predict, range(32)))
+    # More concurrent requests than the database pool has connections: a request waiting for
+    # its batch must not hold one. The first of them also loads the model.
+    with ThreadPoolExecutor(48) as pool:
+        results = list(pool.map(predict, range(48)))
     assert all(status == 200 for status, _ in results), [t for s, t in results if s != 200][:2]
     labels = {json.loads(text)["predictions"][0]["top_k"][0]["label"] for _, text in results}
     assert len(labels) == 1  # batched together or not, the same image gets the same answer
