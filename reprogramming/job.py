@@ -17,7 +17,16 @@ from reprogramming.data import Splits, load_dataset
 from reprogramming.errors import ReprogramError
 from reprogramming.features import cached_features, extract_features, feature_key
 from reprogramming.images import to_model_input
-from reprogramming.loop import Data, EpochCallback, Stage, StopCheck, evaluate, fit, predict_logits
+from reprogramming.loop import (
+    Data,
+    EpochCallback,
+    Stage,
+    StopCheck,
+    evaluate,
+    fit,
+    predict_logits,
+    recalibrate_batchnorm,
+)
 from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
 from reprogramming.methods.label_mapping import greedy_one_to_one
 from reprogramming.methods.models import Classifier
@@ -144,6 +153,9 @@ def run_job(
             Data(place_data(part.images, device), part.labels)
             for part in (splits.train, splits.val, splits.test)
         )
+        if trains_weights:
+            batch = max(hp.batch_size, 64)
+            stage.after_epoch = lambda: recalibrate_batchnorm(stage, train, batch_size=batch)
         if isinstance(model, ProgramModel):
             if method.kind == "adversarial_program" and method.l2 > 0:
                 program, l2 = model.program, method.l2

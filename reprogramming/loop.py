@@ -44,6 +44,7 @@ class Stage:
     bf16: bool
     penalty: Callable[[], torch.Tensor] | None = None
     before_epoch: Callable[[int], None] | None = None
+    after_epoch: Callable[[], None] | None = None
 
 
 def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.optim.Optimizer:
@@ -87,6 +88,33 @@ def predict_logits(stage: Stage, inputs: torch.Tensor, *, batch_size: int) -> to
             with autocast(stage.device, stage.bf16):
                 outputs.append(stage.module(x).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(stage: Stage, data: Data, *, batch_size: int, limit: int = 2048) -> None:
+    """Re-estimate batch-norm running statistics from training images with the current weights.
+
+    Training from scratch (or fine-tuning briefly) moves the weights faster than momentum-averaged
+    running statistics follow, so evaluation would use statistics of weights that no longer
+    exist. One forward pass in train mode with a cumulative average fixes that.
+    """
+    norms = [m for m in stage.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    # A fixed sample across all classes (splits are stored in index order, often class order).
+    sample = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:limit]
+    for index in _batches(len(sample), batch_size, sample):
+        x = stage.prepare(data.inputs[index.to(data.inputs.device)].to(stage.device))
+        with autocast(stage.device, stage.bf16):
+            stage.module(x)
+    for m, (momentum, training) in zip(norms, saved, strict=True):
+        m.momentum = momentum
+        m.train(training)
 
 
 def _learned_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -155,6 +183,8 @@ def fit(
             if on_step is not None:
                 on_step(step, len(batches))
         train_s = time.perf_counter() - epoch_start
+        if stage.after_epoch is not None:
+            stage.after_epoch()
         val_metrics = evaluate(stage, val, batch_size=max(hp.batch_size, 256))
         metrics = {
             "epoch": epoch + 1,

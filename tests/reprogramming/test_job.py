@@ -77,7 +77,10 @@ def test_elsayed_border_program_changes_only_the_border(trained) -> None:
 def test_finetune_and_scratch_train_the_backbone(trained) -> None:
     finetuned, _ = trained["finetune"]
     assert finetuned.metrics["test_accuracy"] > 0.2
-    _, out = trained["scratch"]
+    scratch, out = trained["scratch"]
+    # Without re-estimating batch-norm statistics after each epoch, a briefly trained network
+    # evaluates at chance (0.1) whatever it learned; with it, evaluation matches training.
+    assert scratch.metrics["test_accuracy"] > 0.15
     manifest = read_manifest(out)
     assert manifest["backbone"]["weights"] == "random"
     assert manifest["method"] == "scratch"
