@@ -197,6 +197,14 @@ def main() -> None:
             key = (data_dir / "api-key").read_text().strip()
             model_id = train_through_service(url, key, args.size)
             artifact = data_dir / "artifact-cache" / model_id
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as c:
+                c.post(
+                    f"/v1/models/{model_id}/predict",  # materialise the artifact locally
+                    files=[("files", ("cat.png", image, "image/png"))],
+                ).raise_for_status()
+            # The raw reference runs before and after the served measurements (the server idle),
+            # and the best of each is kept: a busy machine then penalises neither side.
+            raws = [raw_reference(artifact, image, batch=args.clients, repeats=5)]
             served_ips, latencies = asyncio.run(
                 concurrent_throughput(url, key, model_id, image, clients=args.clients,
                                       requests_each=args.requests)
@@ -210,10 +218,12 @@ def main() -> None:
                         files=[("files", ("cat.png", image, "image/png"))],
                     ).raise_for_status()
                     sequential.append(time.perf_counter() - t)
+            raws.append(raw_reference(artifact, image, batch=args.clients, repeats=5))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
-        raw_ips, raw_single_ms = raw_reference(artifact, image, batch=args.clients, repeats=5)
+        raw_ips = max(r[0] for r in raws)
+        raw_single_ms = min(r[1] for r in raws)
 
         from reprogramming.job import run_job
 
@@ -243,6 +253,7 @@ def main() -> None:
              f"<= 1.2: {'met' if memory_ratio <= 1.2 else 'NOT met'}"],
         ],
     ))  # fmt: skip
+    print(f"raw runs: {', '.join(f'{r[0]:.1f} img/s, {r[1]:.1f} ms' for r in raws)}")
     print(f"\nconcurrent latency p50/p95: {statistics.median(latencies) * 1000:.0f} / "
           f"{np.percentile(latencies, 95) * 1000:.0f} ms")  # fmt: skip
     print(f"memory above the bare process (imports only, {shared['base']:.0f} MB): one model "
