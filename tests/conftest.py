@@ -67,3 +67,14 @@ def alice(service):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def bob(service):  # type: ignore[no-untyped-def]
     yield from _client(service, "bob")
+
+
+@pytest.fixture(scope="session")
+def database_url():  # type: ignore[no-untyped-def]
+    """A fresh, migrated Postgres database (SQLAlchemy URL) for the persistence tests."""
+    from support.services import fresh_database, postgres_server
+
+    from db.settings import Settings
+
+    with postgres_server() as server, fresh_database(server) as url:
+        yield Settings(database_url=url).sqlalchemy_url

@@ -190,3 +190,18 @@ def test_concurrent_first_predictions_all_succeed(alice) -> None:  # type: ignor
     assert all(status == 200 for status, _ in results), [t for s, t in results if s != 200][:2]
     labels = {json.loads(text)["predictions"][0]["top_k"][0]["label"] for _, text in results}
     assert len(labels) == 1  # batched together or not, the same image gets the same answer
+
+
+def test_event_stream_replays_after_last_event_id(alice) -> None:  # type: ignore[no-untyped-def]
+    job = alice.wait(alice.post("/v1/jobs", json=small_job(name="replay")).json()["id"])
+    events = alice.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    resume_after = events[3]["id"]
+    ids = []
+    headers = {"Last-Event-ID": str(resume_after)}
+    with alice.stream("GET", f"/v1/jobs/{job['id']}/events/stream", headers=headers) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("id: "):
+                ids.append(int(line[4:]))
+            if line.startswith("event: end"):
+                break
+    assert ids == [e["id"] for e in events if e["id"] > resume_after]
