@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from db.models import Owner
 from db.owners import owner_for_key
-from db.session import get_sessionmaker, session_scope
+from db.session import session_scope
 from db.settings import Settings, get_settings
 
 
@@ -24,15 +24,8 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 def _session(settings: SettingsDep) -> Iterator[Session]:
     """One session per request: committed when the route succeeds, rolled back when it fails."""
-    session = get_sessionmaker(settings.sqlalchemy_url)()
-    try:
+    with session_scope(settings.sqlalchemy_url) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(_session)]

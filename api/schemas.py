@@ -25,6 +25,15 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+def page_of(schema: type[BaseModel], rows: list[Any], next_cursor: str | None) -> Page[Any]:
+    """A Page of `schema` objects built from ORM rows."""
+    return Page[schema](  # type: ignore[valid-type]
+        data=[schema.model_validate(r) for r in rows],
+        has_more=next_cursor is not None,
+        next_cursor=next_cursor,
+    )
+
+
 class Job(BaseModel):
     """A reprogramming job and where it stands."""
 

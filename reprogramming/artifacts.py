@@ -48,7 +48,8 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -70,7 +71,7 @@ def save_artifact(
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.learned_state().items()}
     save_file(state, str(directory / WEIGHTS))
-    weights_sha = _sha256(directory / WEIGHTS)
+    weights_sha = file_sha256(directory / WEIGHTS)
     manifest = {
         "format_version": FORMAT_VERSION,
         "artifact_id": weights_sha[:32],

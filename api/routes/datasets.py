@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.uploads import read_multipart
 from db.models import Dataset, new_id
+from reprogramming.artifacts import file_sha256
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -74,7 +74,7 @@ async def upload_dataset(
             rule = getattr(exc, "rule", None)
             raise ApiError(422, f"invalid_archive{':' + rule if rule else ''}", str(exc),
                            field="file") from None  # fmt: skip
-        digest = await anyio.to_thread.run_sync(_sha256, archive)
+        digest = await anyio.to_thread.run_sync(file_sha256, archive)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -91,11 +91,3 @@ async def upload_dataset(
     session.add(dataset)
     session.flush()
     return schemas.Dataset.model_validate(dataset)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

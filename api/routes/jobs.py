@@ -76,11 +76,7 @@ def list_jobs(
     rows, next_cursor = jobs.list_jobs(
         session, owner_id=owner.id, status=status, limit=limit, cursor=cursor
     )
-    return schemas.Page[schemas.Job](
-        data=[schemas.Job.model_validate(r) for r in rows],
-        has_more=next_cursor is not None,
-        next_cursor=next_cursor,
-    )
+    return schemas.page_of(schemas.Job, rows, next_cursor)
 
 
 @router.get("/{job_id}", response_model=schemas.Job, responses=ERRORS)

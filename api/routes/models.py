@@ -44,11 +44,7 @@ def list_models(
     rows, next_cursor = resources.list_models(
         session, owner_id=owner.id, limit=limit, cursor=cursor
     )
-    return schemas.Page[schemas.Model](
-        data=[schemas.Model.model_validate(r) for r in rows],
-        has_more=next_cursor is not None,
-        next_cursor=next_cursor,
-    )
+    return schemas.page_of(schemas.Model, rows, next_cursor)
 
 
 @router.get("/{model_id}", response_model=schemas.Model, responses=ERRORS)
