@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, fresh_data_dir, table  # noqa: E402
+from common import command_line, fresh_data_dir, table
 
 SETTINGS = {
     "border, first_k": {"kind": "adversarial_program", "region": "border",
