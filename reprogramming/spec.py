@@ -164,6 +164,8 @@ class AdversarialProgramSpec(_Strict):
     def _size_or_scale(self) -> AdversarialProgramSpec:
         if self.image_size is not None and self.scale is not None:
             raise ValueError("give 'image_size' or 'scale', not both")
+        if self.image_size and self.canvas_size and self.image_size > self.canvas_size:
+            raise ValueError(f"image_size {self.image_size} exceeds canvas_size {self.canvas_size}")
         if self.region == "border" and self.image_size is None and self.scale is None:
             raise ValueError("region 'border' needs an image smaller than the canvas: set 'scale'")
         return self

@@ -1,0 +1,108 @@
+"""The SDK against the real running service (and a stand-in upstream for retry behaviour)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as photos
+from support.client import small_job
+from support.services import free_port
+
+from reprogram import Client
+from reprogram.errors import ConnectionFailed, InvalidRequest, JobFailed, NotFound, Unauthorized
+
+
+@pytest.fixture(scope="module")
+def sdk(service):  # type: ignore[no-untyped-def]
+    with Client(service.api_url, service.create_key("sdk-user")) as client:
+        yield client
+
+
+def test_lifecycle(sdk: Client, tmp_path: Path) -> None:
+    job = sdk.jobs.create(small_job(name="sdk"), idempotency_key="sdk-1")
+    assert sdk.jobs.create(small_job(name="sdk"), idempotency_key="sdk-1").id == job.id
+    seen = []
+    done = job.wait(on_event=seen.append, timeout=300)
+    assert done.status == "succeeded" and done.model_id
+    assert [e.epoch for e in seen if e.type == "epoch"] == [1, 2, 3]
+    assert [e.id for e in job.events()] == [e.id for e in seen]
+
+    model = sdk.models.get(done.model_id)
+    assert model.labels == [str(d) for d in range(10)] and "test_accuracy" in model.metrics
+    path = tmp_path / "cat.png"
+    Image.fromarray(photos.chelsea()).save(path)
+    forms = [path, str(path), path.read_bytes(), Image.open(path), np.asarray(Image.open(path))]
+    results = sdk.models.predict(model.id, forms, top_k=2)
+    assert len(results) == len(forms) and all(len(r) == 2 for r in results)
+    assert len({r[0].label for r in results}) == 1
+
+    local = sdk.models.download(model.id, tmp_path / "artifact")
+    assert (local / "manifest.json").exists() and (local / "model.safetensors").exists()
+
+
+def test_list_iterates_every_page(sdk: Client) -> None:
+    for i in range(3):
+        sdk.jobs.create(small_job(name=f"page-{i}")).wait()
+    ids = [job.id for job in sdk.jobs.list(page_size=2)]
+    assert len(ids) == len(set(ids)) >= 4
+    assert all(j.status == "succeeded" for j in sdk.jobs.list(status="succeeded"))
+
+
+def test_typed_errors(sdk: Client, service) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFound):
+        sdk.jobs.get("job_nope")
+    with pytest.raises(InvalidRequest) as info:
+        sdk.jobs.create(small_job(hyperparameters={"epochs": 0}))
+    assert info.value.field == "hyperparameters.epochs"
+    with pytest.raises(Unauthorized), Client(service.api_url, "rp_wrong") as stranger:
+        stranger.jobs.get("job_nope")
+
+
+def test_failed_job_raises_on_wait(sdk: Client) -> None:
+    # valid as a spec, but the dataset has no class called 'zebra': the worker finds out
+    job = sdk.jobs.create(small_job(dataset={"name": "digits", "classes": ["0", "zebra"]}))
+    with pytest.raises(JobFailed) as info:
+        job.wait(timeout=300)
+    assert info.value.job.status == "failed" and "zebra" in info.value.job.error
+
+
+def test_retries_honour_retry_after_then_succeed() -> None:
+    calls: list[str] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            calls.append(self.path)
+            if len(calls) <= 2:
+                self.send_response(503)
+                self.send_header("Retry-After", "0")
+                body = b'{"error": {"code": "busy", "message": "try later"}}'
+            else:
+                self.send_response(200)
+                body = b'{"id": "job_x", "status": "queued", "spec": {}}'
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Client(f"http://127.0.0.1:{server.server_port}", "k", backoff=0.01) as client:
+            assert client.jobs.get("job_x").status == "queued"
+        assert len(calls) == 3
+    finally:
+        server.shutdown()
+
+
+def test_connection_errors_are_retried_then_raised() -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}", "k", max_retries=2, backoff=0.01)
+    with client, pytest.raises(ConnectionFailed):
+        client.jobs.get("job_x")
