@@ -81,10 +81,10 @@ def to_uint8(image: Image.Image, *, channels: int, size: int | None = None) -> t
 def to_model_input(batch: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 NCHW (1 or 3 channels, any side) → float NCHW RGB in [0, 1] at size×size."""
     x = batch.float().div_(255.0)
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(
             x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
         )
+    if x.shape[1] == 1:  # after resizing: grayscale costs one channel's work, not three
+        x = x.expand(-1, 3, -1, -1)
     return x.contiguous(memory_format=torch.channels_last)

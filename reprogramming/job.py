@@ -190,6 +190,12 @@ def run_job(
         ),
         "epochs": len(history),
         "images_per_s": sum(h["images_per_s"] for h in history) / len(history),
+        # For a linear probe the epochs train on cached features; this is the backbone's pace.
+        **(
+            {"feature_images_per_s": sum(splits.sizes.values()) / info["feature_s"]}
+            if info.get("feature_cache") == "miss" and info.get("feature_s")
+            else {}
+        ),
         "elapsed_s": time.perf_counter() - started,
         **{f"{name}_size": size for name, size in splits.sizes.items()},
     }
