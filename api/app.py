@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_wait_ms=settings.predict_max_wait_ms,
     )
     errors.install(app)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(metrics.MetricsMiddleware)
     for module in (health, catalog, datasets, jobs, models):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

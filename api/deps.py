@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from db.models import Owner
-from db.owners import owner_for_key
+from db.owners import hash_key, owner_for_key
 from db.session import session_scope
 from db.settings import Settings, get_settings
 
@@ -41,8 +42,7 @@ def _owner(request: Request, settings: SettingsDep) -> Owner:
             401, "unauthorized", "send 'Authorization: Bearer <key>' (create one with "
             "'reprogram keys create NAME')", headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
-    with session_scope(settings.sqlalchemy_url) as session:
-        owner = owner_for_key(session, key=key.strip())
+    owner = _cached_owner(key.strip(), settings.sqlalchemy_url)
     if owner is None:
         raise ApiError(
             401,
@@ -54,3 +54,23 @@ def _owner(request: Request, settings: SettingsDep) -> Owner:
 
 
 OwnerDep = Annotated[Owner, Depends(_owner)]
+
+# Key → owner, kept briefly so a busy client costs one lookup per KEY_TTL_S, not per request.
+# A revoked key therefore stops working within KEY_TTL_S.
+KEY_TTL_S = 10.0
+_keys: dict[str, tuple[Owner, float]] = {}
+
+
+def _cached_owner(key: str, url: str) -> Owner | None:
+    now = time.monotonic()
+    digest = hash_key(key)  # the raw key is never kept
+    hit = _keys.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    with session_scope(url) as session:
+        owner = owner_for_key(session, key=key)
+    if owner is not None:
+        if len(_keys) > 10_000:
+            _keys.clear()
+        _keys[digest] = (owner, now + KEY_TTL_S)
+    return owner

@@ -32,8 +32,11 @@ class Served:
 
     model_id: str
     predictor: Any
+    owner_id: str = ""
     queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+    # Requests admitted but still decoding their images: the batcher waits for them only.
+    in_flight: int = 0
 
 
 class ModelCache:
@@ -47,6 +50,15 @@ class ModelCache:
         self._backbones: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+
+    def cached(self, model_id: str, owner_id: str) -> Served | None:
+        """The loaded model if it is in memory and the owner's (no database round trip)."""
+        with self._lock:
+            served = self._models.get(model_id)
+            if served is not None and served.owner_id == owner_id:
+                self._models.move_to_end(model_id)
+                return served
+        return None
 
     def backbone_count(self) -> int:
         """How many distinct backbones are in memory."""
@@ -64,7 +76,9 @@ class ModelCache:
                 self._backbones[key] = build_backbone(BackboneSpec(**manifest["backbone"])).freeze()
             return self._backbones[key]
 
-    def load(self, model_id: str, artifact_dir: Path, *, resolve_model: Any = None) -> Served:
+    def load(
+        self, model_id: str, artifact_dir: Path, *, owner_id: str = "", resolve_model: Any = None
+    ) -> Served:
         """The served model, loading it (read-only: JSON and safetensors) on first use."""
         with self._lock:
             served = self._models.get(model_id)
@@ -77,9 +91,11 @@ class ModelCache:
                 served = self._models.get(model_id)
             if served is not None:
                 return served
-            return self._load(model_id, artifact_dir, resolve_model=resolve_model)
+            return self._load(model_id, artifact_dir, owner_id, resolve_model=resolve_model)
 
-    def _load(self, model_id: str, artifact_dir: Path, *, resolve_model: Any) -> Served:
+    def _load(
+        self, model_id: str, artifact_dir: Path, owner_id: str, *, resolve_model: Any
+    ) -> Served:
         from reprogramming.artifacts import read_manifest
         from reprogramming.predictor import Predictor
 
@@ -90,7 +106,7 @@ class ModelCache:
         predictor = Predictor.from_artifact(
             artifact_dir, backbone=backbone, resolve_model=resolve_model
         )
-        served = Served(model_id=model_id, predictor=predictor)
+        served = Served(model_id=model_id, predictor=predictor, owner_id=owner_id)
         with self._lock:
             self._models[model_id] = served
             while len(self._models) > self.capacity:
@@ -99,12 +115,16 @@ class ModelCache:
                     evicted.task.cancel()
         return served
 
-    async def probabilities(self, served: Served, images: torch.Tensor) -> torch.Tensor:
+    async def probabilities(
+        self, served: Served, images: torch.Tensor, *, admitted: bool = False
+    ) -> torch.Tensor:
         """Class probabilities for a uint8 batch, run together with concurrent requests."""
         if served.task is None or served.task.done():
             served.task = asyncio.create_task(self._drain(served))
         future: asyncio.Future[torch.Tensor] = asyncio.get_running_loop().create_future()
-        await served.queue.put(_Pending(images, future))
+        served.queue.put_nowait(_Pending(images, future))
+        if admitted:  # counted in in_flight while decoding; now it is in the queue instead
+            served.in_flight -= 1
         return await future
 
     async def _drain(self, served: Served) -> None:
@@ -113,7 +133,8 @@ class ModelCache:
             batch = [first]
             count = len(first.images)
             deadline = asyncio.get_running_loop().time() + self.max_wait
-            while count < self.max_batch:
+            # Wait (bounded) only for requests already on their way; a lone request runs at once.
+            while count < self.max_batch and (served.in_flight > 0 or not served.queue.empty()):
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:
                     break

@@ -150,7 +150,9 @@ async def predict(
     if len(images) > settings.max_predict_images:
         raise ApiError(413, "too_many_images", f"send at most {settings.max_predict_images} images")
     cache = request.app.state.models
-    served = await anyio.to_thread.run_sync(_load, cache, model_id, owner.id, settings)
+    served = cache.cached(model_id, owner.id) or await anyio.to_thread.run_sync(
+        _load, cache, model_id, owner.id, settings
+    )
     predictor = served.predictor
     from reprogramming.errors import InvalidInputError
 
@@ -166,8 +168,13 @@ async def predict(
 
         return torch.cat(batch)
 
-    batch = await anyio.to_thread.run_sync(decode)
-    probs = await cache.probabilities(served, batch)
+    served.in_flight += 1
+    try:
+        batch = await anyio.to_thread.run_sync(decode)
+    except BaseException:
+        served.in_flight -= 1
+        raise
+    probs = await cache.probabilities(served, batch, admitted=True)
     return schemas.PredictResponse(
         model_id=model_id,
         predictions=[
@@ -225,4 +232,4 @@ def _load(cache: Any, model_id: str, owner_id: str, settings: Any) -> Any:
                 location=parent.artifact_location, settings=settings,
             )  # fmt: skip
 
-    return cache.load(model_id, directory, resolve_model=resolve)
+    return cache.load(model_id, directory, owner_id=owner_id, resolve_model=resolve)
