@@ -5,7 +5,6 @@ Loading reads only JSON and safetensors, so an artifact can never run code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from torch import nn
 
 from reprogramming.backbones.base import Backbone
 from reprogramming.errors import InvalidInputError
+from reprogramming.hashing import file_sha256
 from reprogramming.methods import ReprogrammedModel, build_model
 from reprogramming.methods.models import Classifier
 from reprogramming.spec import BackboneSpec
@@ -46,15 +46,6 @@ def library_versions() -> dict[str, str]:
     except ImportError:
         pass
     return versions
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_artifact(

@@ -15,7 +15,7 @@ from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import ApiError
 from api.uploads import read_multipart
 from db.models import Dataset, new_id
-from reprogramming.artifacts import file_sha256
+from reprogramming.hashing import file_sha256
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

@@ -12,23 +12,19 @@ import torch
 from reprogramming.data.archives import ArchiveLimits, extract_archive, scan_image_folder
 from reprogramming.data.base import ImageSet, Source
 from reprogramming.errors import InvalidInputError
+from reprogramming.hashing import file_sha256
 from reprogramming.images import open_image, to_uint8
 
 
 def fingerprint(path: Path) -> str:
     """A content hash of an archive, or of a folder's file names, sizes and times."""
-    digest = hashlib.sha256()
     if path.is_file():
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    else:
-        for item in sorted(path.rglob("*")):
-            if item.is_file():
-                stat = item.stat()
-                digest.update(
-                    f"{item.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode()
-                )
+        return file_sha256(path)[:24]
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        if item.is_file():
+            stat = item.stat()
+            digest.update(f"{item.relative_to(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:24]
 
 
