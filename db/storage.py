@@ -13,6 +13,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from db import resources
+from db.models import Model
 from db.settings import Settings
 
 
@@ -143,3 +144,11 @@ def materialize(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def model_directory(session: Session, *, model: Model, settings: Settings) -> Path:
+    """The local directory of a registered model's artifact."""
+    return materialize(
+        session, model_id=model.id, store_name=model.artifact_store,
+        location=model.artifact_location, settings=settings,
+    )  # fmt: skip

@@ -17,7 +17,7 @@ from db import jobs, notify, resources
 from db.models import Dataset, Model, new_id
 from db.session import session_scope
 from db.settings import Settings, get_settings
-from db.storage import get_store, materialize
+from db.storage import get_store, model_directory
 from worker.app import app
 
 TASK_NAME = "reprogram.run_job"
@@ -217,10 +217,7 @@ def _resolve_model(model_id: str, owner_id: str, settings: Settings) -> Path:
         model = resources.get_owned(session, Model, id=model_id, owner_id=owner_id)
         if model is None:
             raise UnknownNameError(f"no model '{model_id}'", field="backbone.model_id")
-        return materialize(
-            session, model_id=model.id, store_name=model.artifact_store,
-            location=model.artifact_location, settings=settings,
-        )  # fmt: skip
+        return model_directory(session, model=model, settings=settings)
 
 
 def _resolve_upload(dataset_id: str, owner_id: str) -> Path:

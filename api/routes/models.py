@@ -20,7 +20,7 @@ from api.uploads import memory_sink, read_multipart
 from db import resources
 from db.models import Model
 from db.session import session_scope
-from db.storage import ARTIFACT_FILES, get_store, materialize
+from db.storage import ARTIFACT_FILES, get_store, model_directory
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS = {401: {"model": schemas.Error}, 404: {"model": schemas.Error}}
@@ -217,19 +217,10 @@ async def _read_images(
 
 
 def _load(cache: Any, model_id: str, owner_id: str, settings: Any) -> Any:
-    with session_scope(settings.sqlalchemy_url) as session:
-        model = _owned(session, model_id, owner_id)
-        directory = materialize(
-            session, model_id=model.id, store_name=model.artifact_store,
-            location=model.artifact_location, settings=settings,
-        )  # fmt: skip
-
-    def resolve(parent_id: str) -> Any:
+    def directory_of(id: str) -> Any:  # the model itself, and any model it was built on
         with session_scope(settings.sqlalchemy_url) as session:
-            parent = _owned(session, parent_id, owner_id)
-            return materialize(
-                session, model_id=parent.id, store_name=parent.artifact_store,
-                location=parent.artifact_location, settings=settings,
-            )  # fmt: skip
+            return model_directory(session, model=_owned(session, id, owner_id), settings=settings)
 
-    return cache.load(model_id, directory, owner_id=owner_id, resolve_model=resolve)
+    return cache.load(
+        model_id, directory_of(model_id), owner_id=owner_id, resolve_model=directory_of
+    )
