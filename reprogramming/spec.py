@@ -22,7 +22,6 @@ class BackboneSpec(_Strict):
     """Which pretrained classifier to reprogram: a registry name, a finished model, or an artifact."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"name": "efficientnet_lite0", "weights": "imagenet"},
@@ -57,7 +56,6 @@ class DatasetSpec(_Strict):
     """Which images to learn from, and how to split and subsample them."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"name": "fashion_mnist", "max_per_class": 500, "seed": 0},
@@ -109,7 +107,6 @@ class LinearProbeSpec(_Strict):
     """The thesis's method: frozen backbone, a new dense layer on its penultimate features."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [{"kind": "linear_probe", "input_size": 224}]},
     )
 
@@ -126,7 +123,6 @@ class AdversarialProgramSpec(_Strict):
     """Elsayed et al.: a learned program around (or over) the image, outputs mapped to new labels."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"kind": "adversarial_program", "label_mapping": "learned", "region": "full"},
@@ -175,7 +171,6 @@ class FinetuneSpec(_Strict):
     """Baseline: train the backbone's weights too (all of them, or the last block) with a new head."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [{"kind": "finetune", "layers": "last_block"}]},
     )
 
@@ -188,7 +183,7 @@ class ScratchSpec(_Strict):
     """Baseline: the backbone's architecture, randomly initialised, trained on the new task."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"kind": "scratch", "input_size": 112}]}
+        json_schema_extra={"examples": [{"kind": "scratch", "input_size": 112}]}
     )
 
     kind: Literal["scratch"] = "scratch"
@@ -205,7 +200,6 @@ class Hyperparameters(_Strict):
     """How to train; the defaults are the thesis's (batch 128, 10 epochs, Adam 1e-3)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"epochs": 10, "batch_size": 128, "optimizer": "adam", "lr": 0.001, "seed": 0}
@@ -243,7 +237,6 @@ class JobSpec(_Strict):
     """A whole reprogramming job (DESIGN.md §3)."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
