@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import command_line, describe_device, fresh_data_dir
+from common import (
+    add_training_flags,
+    command_line,
+    describe_device,
+    fresh_data_dir,
+    hyperparameters,
+)
 from torch import nn
 
 from reprogramming.data import ImageSet, load_dataset
@@ -99,16 +105,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--transfer-per-class", type=int, default=400)
     parser.add_argument("--transfer-epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument(
-        "--lr",
-        type=float,
-        default=1e-3,
-        help="learning rate of every row (the thesis's 1e-3); 0: each method's engine default",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_training_flags(parser)
     parser.add_argument(
         "--full",
         action="store_true",
@@ -155,22 +152,11 @@ def job(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """A whole job spec with the thesis's hyperparameters."""
-    hyperparameters = {
-        "epochs": epochs,
-        "batch_size": args.batch_size,
-        "optimizer": "adam",
-        "lr": args.lr,
-        "seed": args.seed,
-        "precision": args.precision,
-        "device": args.device,
-    }
-    if not args.lr:
-        del hyperparameters["lr"]  # the engine picks each method's default
     return {
         "backbone": backbone,
         "dataset": data,
         "method": method,
-        "hyperparameters": hyperparameters,
+        "hyperparameters": hyperparameters(args, epochs=epochs),
     }
 
 

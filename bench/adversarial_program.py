@@ -21,7 +21,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import add_device_flag, describe_device, fresh_data_dir, now, table, verdict
+from common import (
+    add_training_flags,
+    dataset_spec,
+    describe_device,
+    fresh_data_dir,
+    hyperparameters,
+    now,
+    table,
+    verdict,
+)
 
 from reprogramming.backbones import Backbone, build_backbone
 from reprogramming.data import load_dataset
@@ -54,11 +63,7 @@ def parse_args() -> argparse.Namespace:
         default="learned",
     )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    add_device_flag(parser)
+    add_training_flags(parser)
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first epoch is left out of the mean)")
@@ -79,24 +84,9 @@ def job_dict(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "name": "bench-adversarial-program",
         "backbone": {"name": args.backbone},
-        "dataset": {
-            "name": args.dataset,
-            "max_per_class": args.per_class,
-            "test_max_per_class": args.test_per_class,
-            "val_fraction": args.val_fraction,
-            "test_fraction": 0.2,
-            "seed": args.seed,
-        },
+        "dataset": dataset_spec(args),
         "method": method,
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "optimizer": "adam",
-            "lr": args.lr,
-            "seed": args.seed,
-            "precision": args.precision,
-            "device": args.device,
-        },
+        "hyperparameters": hyperparameters(args, epochs=args.epochs),
     }
 
 

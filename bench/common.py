@@ -26,6 +26,47 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """Add --batch-size, --lr, --seed, --precision and --device (shared by every benchmark)."""
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=1e-3,
+        help="learning rate (the thesis's 1e-3); 0: each method's engine default",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    add_device_flag(parser)
+
+
+def hyperparameters(args: argparse.Namespace, *, epochs: int) -> dict[str, object]:
+    """The job spec's hyperparameters from the shared training flags."""
+    spec: dict[str, object] = {
+        "epochs": epochs,
+        "batch_size": args.batch_size,
+        "optimizer": "adam",
+        "seed": args.seed,
+        "precision": args.precision,
+        "device": args.device,
+    }
+    if args.lr:  # 0 leaves it to the engine's default for the method
+        spec["lr"] = args.lr
+    return spec
+
+
+def dataset_spec(args: argparse.Namespace) -> dict[str, object]:
+    """The job spec's dataset from --dataset, --per-class, --test-per-class, --val-fraction."""
+    return {
+        "name": args.dataset,
+        "max_per_class": args.per_class,
+        "test_max_per_class": args.test_per_class,
+        "val_fraction": args.val_fraction,
+        "test_fraction": 0.2,
+        "seed": args.seed,
+    }
+
+
 def sync(device: torch.device) -> None:
     """Wait for queued device work so that wall-clock timings are honest."""
     if device.type == "cuda":

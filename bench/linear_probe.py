@@ -22,7 +22,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from common import add_device_flag, describe_device, fresh_data_dir, now, table, verdict
+from common import (
+    add_training_flags,
+    dataset_spec,
+    describe_device,
+    fresh_data_dir,
+    hyperparameters,
+    now,
+    table,
+    verdict,
+)
 from torch import nn
 
 from reprogramming.backbones import Backbone, build_backbone
@@ -51,28 +60,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--size", type=int, default=224, help="input side in pixels")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+    add_training_flags(parser)
     parser.add_argument(
         "--repeats", type=int, default=2, help="cold engine runs (the best is kept)"
     )
     parser.add_argument("--skip-naive", action="store_true", help="leave out (c), the slowest part")
-    add_device_flag(parser)
     return parser.parse_args()
-
-
-def dataset_dict(args: argparse.Namespace) -> dict[str, Any]:
-    """The dataset part of the job spec."""
-    return {
-        "name": args.dataset,
-        "max_per_class": args.per_class,
-        "test_max_per_class": args.test_per_class,
-        "val_fraction": args.val_fraction,
-        "test_fraction": 0.2,
-        "seed": args.seed,
-    }
 
 
 def job_dict(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,17 +73,9 @@ def job_dict(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "name": "bench-linear-probe",
         "backbone": {"name": args.backbone},
-        "dataset": dataset_dict(args),
+        "dataset": dataset_spec(args),
         "method": {"kind": "linear_probe", "input_size": args.size},
-        "hyperparameters": {
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "optimizer": "adam",
-            "lr": args.lr,
-            "seed": args.seed,
-            "precision": args.precision,
-            "device": args.device,
-        },
+        "hyperparameters": hyperparameters(args, epochs=args.epochs),
     }
 
 
@@ -212,7 +197,7 @@ def main() -> None:
     device = pick_device(args.device)
     bf16 = use_bf16(args.precision, device, training_weights=False)
     with fresh_data_dir() as data_dir:
-        splits = load_dataset(DatasetSpec(**dataset_dict(args)))  # decodes once; features stay cold
+        splits = load_dataset(DatasetSpec(**dataset_spec(args)))  # decodes once; features stay cold
         sizes = splits.sizes
         n_all = sum(sizes.values())
         print(
