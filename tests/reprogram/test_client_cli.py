@@ -1,0 +1,242 @@
+"""The client commands (`reprogram jobs | models | datasets`) against the real running service."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as photos
+from support.client import small_job
+from support.services import free_port
+
+from reprogram.cli import main
+from reprogram.client_commands import Exit
+
+REPROGRAM = str(Path(sys.executable).with_name("reprogram"))  # the installed entry point
+
+
+@pytest.fixture(scope="module")
+def key(service) -> str:  # type: ignore[no-untyped-def]
+    return service.create_key("cli-user")
+
+
+@pytest.fixture
+def cli(service, key: str, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `reprogram --url ... --api-key ... ARGS` in this process: (exit code, stdout, stderr)."""
+
+    def run(*args: str, api_key: str = key, stdin: str = "") -> tuple[int, str, str]:
+        capsys.readouterr()
+        saved, sys.stdin = sys.stdin, io.StringIO(stdin)
+        try:
+            code = main(["--url", service.api_url, "--api-key", api_key, *args])
+        finally:
+            sys.stdin = saved
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def reprogram(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real `reprogram` command in a process of its own."""
+    return subprocess.run(
+        [REPROGRAM, *args], capture_output=True, text=True, input=stdin, timeout=300,
+        env=dict(os.environ, **(env or {})),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(service, key: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A job created from stdin and watched to success by the real command, URL and key from
+    the environment: stdout is exactly one JSON document, the finished job."""
+    env = {"REPROGRAM_URL": service.api_url, "REPROGRAM_API_KEY": key}
+    done = reprogram("jobs", "create", "-", "--watch", "--json", "--idempotency-key", "cli-1",
+                     env=env, stdin=json.dumps(small_job(name="cli-json")))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "succeeded" and job["model_id"]
+    assert "Traceback" not in done.stderr
+    return job
+
+
+def test_create_watch_prints_the_epoch_table(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(small_job(name="cli-watch")))
+    code, out, err = cli("jobs", "create", str(spec), "--watch")
+    assert code == Exit.OK, err
+    lines = out.splitlines()
+    header = next(line for line in lines if "train loss" in line)
+    assert header.split() == ["epoch", "train", "loss", "train", "acc", "val", "loss", "val",
+                              "acc", "seconds"]  # fmt: skip
+    rows = [line.split() for line in lines if line.strip().split(" ")[0] in ("1/3", "2/3", "3/3")]
+    assert [r[0] for r in rows] == ["1/3", "2/3", "3/3"]
+    assert all(0.0 <= float(r[2]) <= 1.0 and 0.0 <= float(r[4]) <= 1.0 for r in rows)
+    assert "succeeded" in lines[-1] and "test accuracy" in lines[-1] and "mdl_" in lines[-1]
+    assert "Traceback" not in err
+
+
+def test_jobs_list_and_get(cli, trained: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("jobs", "list", "--json")
+    listed = json.loads(out)
+    assert code == 0 and trained["id"] in [j["id"] for j in listed["data"]]
+    code, out, _ = cli("jobs", "list", "--status", "succeeded", "--json")
+    assert code == 0 and {j["status"] for j in json.loads(out)["data"]} == {"succeeded"}
+
+    code, out, _ = cli("jobs", "get", trained["id"], "--json")
+    job = json.loads(out)
+    assert code == 0 and job["id"] == trained["id"] and job["model_id"] == trained["model_id"]
+    assert job["spec"]["dataset"]["name"] == "digits" and "test_accuracy" in job["metrics"]
+
+    # the same Idempotency-Key gives back the same job
+    again = json.dumps(small_job(name="cli-json"))
+    code, out, _ = cli("jobs", "create", "-", "--idempotency-key", "cli-1", "--json", stdin=again)
+    assert code == 0 and json.loads(out)["id"] == trained["id"]
+
+    code, out, _ = cli("jobs", "list")  # an aligned table
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["ID", "STATUS", "BACKBONE", "DATASET", "METHOD"]
+    assert "BEST VAL ACC" in lines[0] and "CREATED" in lines[0]
+    row = next(line for line in lines if line.startswith(trained["id"]))
+    assert row.index("succeeded") == lines[0].index("STATUS")
+    assert "efficientnet_lite0" in row and "digits" in row and "linear_probe" in row
+
+    code, out, _ = cli("jobs", "get", trained["id"])
+    fields = dict(line.split(None, 1) for line in out.splitlines() if line.startswith(("id", "st")))
+    assert fields["status"] == "succeeded" and fields["id"] == trained["id"]
+    assert f"model            {trained['model_id']}" in out
+
+
+def test_models_list_get_and_predict(cli, trained: dict[str, Any], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model_id = trained["model_id"]
+    code, out, _ = cli("models", "list", "--json")
+    assert code == 0 and model_id in [m["id"] for m in json.loads(out)["data"]]
+    code, out, _ = cli("models", "list")
+    assert out.splitlines()[0].startswith("ID") and model_id in out
+    code, out, _ = cli("models", "get", model_id)
+    assert code == 0 and "labels (10)" in out and "test accuracy" in out
+
+    cat, coffee = tmp_path / "chelsea.png", tmp_path / "coffee.png"
+    Image.fromarray(photos.chelsea()).save(cat)
+    Image.fromarray(photos.coffee()).save(coffee)
+    code, out, err = cli("models", "predict", model_id, str(cat), str(coffee), "--top-k", "3",
+                         "--json")  # fmt: skip
+    assert code == 0, err
+    predictions = json.loads(out)["predictions"]
+    assert [p["image"] for p in predictions] == [str(cat), str(coffee)]
+    for p in predictions:
+        labels = [s["label"] for s in p["top_k"]]
+        assert len(labels) == 3 and set(labels) <= {str(d) for d in range(10)}
+        assert p["top_k"][0]["score"] >= p["top_k"][-1]["score"]
+    code, out, _ = cli("models", "predict", model_id, str(cat))
+    assert code == 0 and out.startswith(str(cat)) and out.count("%") == 5
+
+    code, _, err = cli("models", "predict", model_id, str(tmp_path / "none.png"))
+    assert code == Exit.USAGE and "none.png" in err
+
+
+def test_failed_job_exits_1_with_the_reason(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # valid as a spec, but digits has no class 'zebra': the worker finds out
+    spec = tmp_path / "zebra.json"
+    spec.write_text(json.dumps(small_job(dataset={"name": "digits", "classes": ["0", "zebra"]})))
+    code, _, err = cli("jobs", "create", str(spec), "--watch")
+    assert code == Exit.JOB_FAILED == 1
+    assert err.strip().splitlines()[-1].startswith("error: job ") and "zebra" in err
+
+
+def test_cancel_then_watch_exits_3(cli) -> None:  # type: ignore[no-untyped-def]
+    long = small_job(name="cli-cancel", hyperparameters={"epochs": 1000, "batch_size": 32})
+    code, out, err = cli("jobs", "create", "-", "--json", stdin=json.dumps(long))
+    assert code == 0, err
+    job = json.loads(out)
+    code, out, _ = cli("jobs", "cancel", job["id"])
+    assert code == 0 and job["id"] in out and ("cancelling" in out or "cancelled" in out)
+    code, out, err = cli("jobs", "watch", job["id"], "--json")
+    assert code == Exit.JOB_CANCELLED == 3, err
+    assert json.loads(out)["status"] == "cancelled"
+    code, _, err = cli("jobs", "cancel", job["id"])  # already finished: 409
+    assert code == Exit.REJECTED and "already cancelled" in err
+
+
+def test_upload_an_image_folder(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "shapes"
+    for name in ("circles", "squares"):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / name / f"{i}.png")
+    code, out, err = cli("datasets", "upload", str(folder), "--json")
+    assert code == 0, err
+    dataset = json.loads(out)
+    assert dataset["classes"] == ["circles", "squares"] and dataset["num_images"] == 6
+    code, out, _ = cli("datasets", "get", dataset["id"])
+    assert code == 0 and "circles, squares" in out and dataset["id"] in out
+
+    code, _, err = cli("datasets", "upload", str(tmp_path / "missing"))
+    assert code == Exit.USAGE and "missing" in err
+
+
+def test_errors_have_their_own_exit_codes(cli, service) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli("jobs", "get", "job_nope")
+    assert (code, out) == (Exit.NOT_FOUND, "") and err.startswith("error: ") and "job_nope" in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, _, err = cli("jobs", "list", api_key="rp_wrong")
+    assert code == Exit.UNAUTHORIZED and err.startswith("error: ")
+
+    bad = json.dumps(small_job(hyperparameters={"epochs": 0}))
+    code, out, err = cli("jobs", "create", "-", stdin=bad)
+    assert code == Exit.REJECTED and "hyperparameters.epochs" in err and out == ""
+
+    with pytest.raises(SystemExit) as usage:
+        main(["jobs", "list", "--status", "bogus"])
+    assert usage.value.code == Exit.USAGE
+
+
+def test_exit_codes_and_pure_json_of_the_real_command(service, key: str) -> None:  # type: ignore[no-untyped-def]
+    unreachable = reprogram("jobs", "list", "--json", "--url", f"http://127.0.0.1:{free_port()}",
+                            "--retries", "0")  # fmt: skip
+    assert unreachable.returncode == Exit.CONNECTION == 8
+    assert unreachable.stdout == "" and unreachable.stderr.startswith("error: cannot reach")
+    assert "Traceback" not in unreachable.stderr
+
+    env = {"REPROGRAM_URL": service.api_url, "REPROGRAM_API_KEY": key}
+    missing = reprogram("models", "get", "mdl_nope", "--json", env=env)
+    assert missing.returncode == Exit.NOT_FOUND and missing.stdout == ""
+    wrong = reprogram("jobs", "list", "--api-key", "rp_wrong", env=env)
+    assert wrong.returncode == Exit.UNAUTHORIZED and "Traceback" not in wrong.stderr
+    usage = reprogram("jobs", "frobnicate", env=env)
+    assert usage.returncode == Exit.USAGE
+
+    listed = reprogram("jobs", "list", "--json", env=env)
+    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout)["data"], list)
+
+    helped = reprogram("--help")
+    assert "exit codes" in helped.stdout and "could not connect" in helped.stdout
+
+
+def test_the_commands_never_import_torch(service, key: str) -> None:  # type: ignore[no-untyped-def]
+    script = (
+        "import sys\n"
+        "import reprogram.client_commands\n"
+        "from reprogram.cli import main\n"
+        f"code = main(['--url', {service.api_url!r}, '--api-key', {key!r}, 'jobs', 'list'])\n"
+        "code = code or main(['models', 'list', '--json'])\n"
+        "heavy = sorted({'torch', 'torchvision', 'numpy', 'PIL'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, REPROGRAM_URL=service.api_url, REPROGRAM_API_KEY=key)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
