@@ -155,6 +155,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _non_negative(text: str) -> int:
+    """An argparse type: an integer >= 0."""
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
@@ -162,6 +163,7 @@ def _non_negative(text: str) -> int:
 
 
 def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
@@ -210,11 +212,13 @@ def run(command: Callable[..., int], args: argparse.Namespace) -> int:
 
 
 def _fail(code: Exit, message: str) -> int:
+    """Print one `error: ...` line on stderr; return the exit code."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     return int(code)
 
 
 def _api_message(exc: ApiError) -> str:
+    """The service's message, with the field it names if the message does not."""
     message = exc.message
     if exc.field and exc.field not in message:
         message += f" (field: {exc.field})"
@@ -222,6 +226,7 @@ def _api_message(exc: ApiError) -> str:
 
 
 def _cause(exc: BaseException) -> str:
+    """The underlying reason of an SDK error (e.g. 'Connection refused')."""
     cause = exc.__cause__
     return str(cause) if cause is not None and str(cause) else str(exc)
 
@@ -318,6 +323,7 @@ _EPOCH_COLUMNS = (("epoch", 7), ("train loss", 10), ("train acc", 9), ("val loss
 
 
 def _epoch_row(event: Event, total: int) -> str:
+    """One row of the epoch table."""
     m = event.metrics or {}
     epoch = f"{event.epoch}/{total}" if total else str(event.epoch)
     values = (epoch, _number(m.get("train_loss")), _number(m.get("train_accuracy")),
@@ -336,6 +342,7 @@ class _Progress:
         self.shown = False
 
     def update(self, *, status: str | None = None, event: Event | None = None) -> None:
+        """Take a new status or epoch event and redraw."""
         if status:
             self.status = status
         if event is not None and event.epoch:
@@ -344,6 +351,7 @@ class _Progress:
         self.draw()
 
     def draw(self) -> None:
+        """Redraw the progress line."""
         if not self.live:
             return
         width = 24
@@ -358,6 +366,7 @@ class _Progress:
         self.shown = True
 
     def clear(self) -> None:
+        """Erase the progress line."""
         if self.shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
@@ -510,6 +519,7 @@ def datasets_get(client: Client, *, dataset_id: str, as_json: bool) -> int:
 
 
 def _dataset_fields(dataset: Dataset) -> list[tuple[str, Any]]:
+    """What `datasets get` and `datasets upload` show."""
     return [
         ("id", dataset.id), ("name", dataset.name),
         (f"classes ({len(dataset.classes)})", ", ".join(dataset.classes)),
@@ -528,10 +538,12 @@ def _plain(obj: Job | Model | Dataset) -> dict[str, Any]:
 
 
 def _print_json(data: Any) -> None:
+    """One JSON document on stdout."""
     print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, empty: str) -> None:
+    """An aligned table on stdout (a note on stderr when there are no rows)."""
     if not rows:
         print(f"({empty})", file=sys.stderr)
         return
@@ -541,6 +553,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, empty
 
 
 def _print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Aligned `key  value` lines, leaving out empty values."""
     shown = [(k, v) for k, v in pairs if v not in (None, "", "-")]
     width = max(len(k) for k, _ in shown)
     for key, value in shown:
@@ -548,6 +561,7 @@ def _print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
 
 
 def _job_fields(job: Job) -> list[tuple[str, Any]]:
+    """What `jobs get` shows."""
     spec, metrics = job.spec, job.metrics or {}
     hp = spec.get("hyperparameters", {})
     total = hp.get("epochs")
@@ -568,6 +582,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 
 
 def _status_text(job: Job) -> str:
+    """A job's status, with its epoch while it runs."""
     total = job.spec.get("hyperparameters", {}).get("epochs")
     if job.status == "running" and total:
         return f"running {job.epoch}/{total}"
@@ -575,6 +590,7 @@ def _status_text(job: Job) -> str:
 
 
 def _backbone_text(backbone: dict[str, Any] | None) -> str:
+    """A backbone reference in a few words."""
     if not backbone:
         return "-"
     if backbone.get("model_id"):
@@ -585,6 +601,7 @@ def _backbone_text(backbone: dict[str, Any] | None) -> str:
 
 
 def _dataset_text(dataset: dict[str, Any] | None) -> str:
+    """A dataset reference in a few words."""
     if not dataset:
         return "-"
     if dataset.get("upload_id"):
@@ -593,10 +610,12 @@ def _dataset_text(dataset: dict[str, Any] | None) -> str:
 
 
 def _number(value: Any, spec: str = ".4f") -> str:
+    """A number formatted, or '-' for none."""
     return "-" if value is None else format(float(value), spec)
 
 
 def _parse_time(text: str | None) -> datetime | None:
+    """An ISO 8601 timestamp (naive ones are UTC)."""
     if not text:
         return None
     try:
@@ -607,11 +626,13 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def _time(text: str | None) -> str | None:
+    """A timestamp in local time, to the second."""
     value = _parse_time(text)
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else text
 
 
 def _duration(job: Job) -> str | None:
+    """How long a finished job ran."""
     start, end = _parse_time(job.started_at), _parse_time(job.finished_at)
     if start is None or end is None:
         return None
@@ -620,6 +641,7 @@ def _duration(job: Job) -> str | None:
 
 
 def _size(count: int) -> str:
+    """A byte count in B, KB, MB or GB."""
     value = float(count)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
