@@ -43,9 +43,14 @@ class ReprogrammedModel(nn.Module):
         return (p for p in self.parameters() if p.requires_grad)
 
     def train(self, mode: bool = True) -> ReprogrammedModel:
-        super().train(mode)
-        if self.frozen:  # a frozen backbone keeps its batch-norm statistics
-            self.backbone.eval()
+        if not self.frozen:
+            return super().train(mode)
+        # A frozen backbone stays in eval mode (it keeps its batch-norm statistics); skipping it
+        # also spares walking its thousands of submodules on every train()/eval() call.
+        self.training = mode
+        for name, child in self.named_children():
+            if name != "backbone":
+                child.train(mode)
         return self
 
     def learned_state(self) -> dict[str, torch.Tensor]:
