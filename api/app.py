@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, metrics
-from api.routes import catalog, datasets, health, jobs, models
+from api.routes import catalog, dashboard, datasets, health, jobs, models
 from api.serving import ModelCache
 from db import jobs as job_queries
 from db.session import session_scope
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models):
+    for module in (health, catalog, datasets, jobs, models, dashboard):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if not _jobs_collector_registered:

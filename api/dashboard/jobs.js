@@ -1,0 +1,394 @@
+// The jobs list (filterable by status) and a job's page (live curves, events, cancel).
+
+import { followEvents, request } from "./api.js";
+import { lineChart } from "./chart.js";
+import {
+  ACTIVE,
+  STATUSES,
+  ago,
+  backboneName,
+  clock,
+  datasetName,
+  duration,
+  errorBox,
+  h,
+  number,
+  pageHeader,
+  percent,
+  stat,
+  statusBadge,
+  when,
+} from "./ui.js";
+
+const PAGE_SIZE = 25;
+const REFRESH_MS = 3000;
+
+function filterFromHash() {
+  const query = location.hash.split("?")[1] || "";
+  const status = new URLSearchParams(query).get("status");
+  return STATUSES.includes(status) ? status : null;
+}
+
+function jobRow(job) {
+  const href = `#/jobs/${job.id}`;
+  const spec = job.spec || {};
+  const end = job.finished_at || null;
+  return h(
+    "tr",
+    {
+      class: "clickable",
+      "data-job-id": job.id,
+      onclick: (e) => e.target.closest("a") || (location.hash = href),
+    },
+    h(
+      "td",
+      {},
+      h("a", { href, class: "strong" }, job.name || job.id),
+      h("div", { class: "muted mono small" }, job.id),
+    ),
+    h("td", {}, statusBadge(job.status)),
+    h("td", {}, backboneName(spec.backbone)),
+    h("td", {}, datasetName(spec.dataset)),
+    h("td", {}, (spec.method && spec.method.kind) || "—"),
+    h("td", { class: "num" }, percent(job.metrics && job.metrics.best_val_accuracy)),
+    h(
+      "td",
+      { class: "num", "data-duration": job.started_at ? "" : null },
+      job.started_at ? duration(job.started_at, end) : "—",
+    ),
+    h("td", { class: "muted", title: when(job.created_at) }, ago(job.created_at)),
+  );
+}
+
+/** The caller's jobs, newest first, with a status filter and "load more". */
+export function jobsPage(root, ctx) {
+  const status = filterFromHash();
+  const body = h("tbody", {});
+  const more = h("button", { class: "button", hidden: true }, "Load more");
+  const message = h("div", {});
+  let cursor = null;
+  let pages = 0;
+  let timer = null;
+  let stopped = false;
+  document.title = "Jobs · Reprogram";
+
+  const filters = h(
+    "nav",
+    { class: "segmented", "aria-label": "Filter by status" },
+    [null, ...STATUSES].map((s) =>
+      h(
+        "a",
+        {
+          href: s ? `#/jobs?status=${s}` : "#/jobs",
+          class: s === status ? "active" : null,
+          "aria-current": s === status ? "page" : null,
+          "data-filter": s || "all",
+        },
+        s || "all",
+      ),
+    ),
+  );
+
+  async function load({ refresh = false } = {}) {
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (status) params.set("status", status);
+    if (cursor && !refresh) params.set("cursor", cursor);
+    try {
+      const page = await request(`/v1/jobs?${params}`);
+      if (stopped) return;
+      message.replaceChildren();
+      if (refresh || pages === 0) body.replaceChildren();
+      body.append(...page.data.map(jobRow));
+      cursor = page.next_cursor;
+      pages = refresh ? 1 : pages + 1;
+      more.hidden = !page.has_more;
+      if (!body.children.length) {
+        body.append(
+          h(
+            "tr",
+            {},
+            h(
+              "td",
+              { colspan: 8, class: "empty" },
+              status ? `No ${status} jobs.` : "No jobs yet. ",
+              status ? null : h("a", { href: "#/jobs/new" }, "Submit your first job →"),
+            ),
+          ),
+        );
+      }
+      // Keep refreshing while something on the first page is still moving.
+      clearTimeout(timer);
+      if (pages === 1 && page.data.some((j) => ACTIVE.includes(j.status))) {
+        timer = setTimeout(() => load({ refresh: true }), REFRESH_MS);
+      }
+    } catch (error) {
+      if (stopped || ctx.fail(error)) return;
+      message.replaceChildren(errorBox(error, "Could not load the jobs"));
+    }
+  }
+  more.addEventListener("click", () => load());
+
+  root.append(
+    pageHeader({
+      title: "Jobs",
+      subtitle: "Reprogramming jobs of this key's owner, newest first.",
+      actions: [h("a", { class: "button button-primary", href: "#/jobs/new" }, "New job")],
+    }),
+    h("div", { class: "toolbar" }, filters),
+    message,
+    h(
+      "div",
+      { class: "card table-card" },
+      h(
+        "table",
+        { class: "table", id: "jobs-table" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            [
+              "Job",
+              "Status",
+              "Backbone",
+              "Dataset",
+              "Method",
+              "Best val acc",
+              "Duration",
+              "Created",
+            ].map((t, i) => h("th", { class: i === 5 || i === 6 ? "num" : null }, t)),
+          ),
+        ),
+        body,
+      ),
+    ),
+    h("div", { class: "more" }, more),
+  );
+  load();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+function describeEpoch(m) {
+  const parts = [`train loss ${number(m.train_loss)}`, `train acc ${percent(m.train_accuracy)}`];
+  if (m.val_loss !== null && m.val_loss !== undefined) parts.push(`val loss ${number(m.val_loss)}`);
+  if (m.val_accuracy !== null && m.val_accuracy !== undefined)
+    parts.push(`val acc ${percent(m.val_accuracy)}`);
+  return parts.join(" · ");
+}
+
+function eventRow(event) {
+  let text = event.message || "";
+  if (event.type === "epoch") text = `epoch ${event.epoch}: ${describeEpoch(event.metrics || {})}`;
+  if (event.type === "status") text = `status → ${event.message}`;
+  return h(
+    "li",
+    { class: `event event-${event.type}`, "data-event-id": event.id },
+    h(
+      "time",
+      { datetime: event.created_at, title: when(event.created_at) },
+      clock(event.created_at),
+    ),
+    h("span", { class: "event-type" }, event.type),
+    h("span", { class: "event-text" }, text),
+  );
+}
+
+/** One job: spec, progress, live loss and accuracy curves, the events log, cancel. */
+export function jobPage(root, ctx, jobId) {
+  const controller = new AbortController();
+  let job = null;
+  let ticker = null;
+  document.title = `${jobId} · Reprogram`;
+
+  const loss = lineChart({
+    title: "Loss",
+    series: [
+      { key: "train_loss", label: "train", color: "#2563eb" },
+      { key: "val_loss", label: "validation", color: "#f97316" },
+    ],
+    format: (v) => String(Number(v.toPrecision(3))),
+  });
+  const accuracy = lineChart({
+    title: "Accuracy",
+    series: [
+      { key: "train_accuracy", label: "train", color: "#2563eb" },
+      { key: "val_accuracy", label: "validation", color: "#f97316" },
+    ],
+    format: (v) => `${Math.round(v * 100)}%`,
+    range: [0, 1],
+  });
+  loss.element.id = "loss-chart";
+  accuracy.element.id = "accuracy-chart";
+
+  const heading = h("div", {});
+  const stats = h("div", { class: "stats" });
+  const progress = h("div", { class: "progress" }, h("div", { class: "progress-bar" }));
+  const streamState = h("span", { class: "stream-state", id: "stream-state" }, "connecting…");
+  const message = h("div", {});
+  const log = h("ol", { class: "events", id: "events" });
+  const spec = h("pre", { class: "code", id: "spec" });
+  let bestVal = null;
+  let lastEpoch = 0;
+
+  function cancelButton() {
+    if (!job || !["queued", "running", "cancelling"].includes(job.status)) return null;
+    const button = h(
+      "button",
+      { class: "button button-danger", id: "cancel-job", disabled: job.status === "cancelling" },
+      job.status === "cancelling" ? "Cancelling…" : "Cancel job",
+    );
+    button.addEventListener("click", async () => {
+      if (
+        !window.confirm(
+          `Cancel job ${job.name || job.id}? A running job stops within one training step.`,
+        )
+      )
+        return;
+      button.disabled = true;
+      button.textContent = "Cancelling…";
+      try {
+        update(await request(`/v1/jobs/${jobId}/cancel`, { method: "POST" }));
+      } catch (error) {
+        if (ctx.fail(error)) return;
+        message.replaceChildren(errorBox(error, "Could not cancel the job"));
+        refresh();
+      }
+    });
+    return button;
+  }
+
+  function update(next) {
+    job = next;
+    const s = job.spec || {};
+    const epochs = (s.hyperparameters && s.hyperparameters.epochs) || 10;
+    const actions = [
+      cancelButton(),
+      job.model_id
+        ? h(
+            "a",
+            { class: "button button-primary", href: `#/models/${job.model_id}`, id: "open-model" },
+            "Open model →",
+          )
+        : null,
+    ];
+    heading.replaceChildren(
+      pageHeader({
+        back: { href: "#/jobs", label: "Jobs" },
+        title: h("span", {}, job.name || job.id, " ", statusBadge(job.status)),
+        subtitle: h(
+          "span",
+          { class: "mono" },
+          job.id,
+          h(
+            "span",
+            { class: "muted" },
+            ` · created ${when(job.created_at)}`,
+            job.attempt > 1 ? ` · attempt ${job.attempt}` : "",
+          ),
+        ),
+        actions,
+      }),
+      ...(job.error ? [errorBox({ message: job.error }, `Job ${job.status}`)] : []),
+    );
+    const epoch = Math.max(job.epoch || 0, lastEpoch);
+    stats.replaceChildren(
+      stat("backbone", backboneName(s.backbone)),
+      stat("dataset", datasetName(s.dataset)),
+      stat("method", (s.method && s.method.kind) || "—"),
+      stat("epoch", `${epoch} / ${epochs}`, { id: "stat-epoch" }),
+      stat("best val accuracy", percent((job.metrics && job.metrics.best_val_accuracy) ?? bestVal)),
+      stat("test accuracy", percent(job.metrics && job.metrics.test_accuracy)),
+      stat("duration", duration(job.started_at, job.finished_at), { id: "stat-duration" }),
+    );
+    const fraction = job.status === "succeeded" ? 1 : Math.min(1, epoch / epochs);
+    progress.className = `progress progress-${job.status}`;
+    progress.firstChild.style.width = `${(fraction * 100).toFixed(1)}%`;
+    spec.textContent = JSON.stringify(job.spec, null, 2);
+    clearInterval(ticker);
+    if (job.status === "running" || job.status === "cancelling") {
+      ticker = setInterval(() => {
+        const value = document.querySelector("#stat-duration .stat-value");
+        if (value) value.textContent = duration(job.started_at, null);
+      }, 1000);
+    }
+  }
+
+  async function refresh() {
+    try {
+      update(await request(`/v1/jobs/${jobId}`, { signal: controller.signal }));
+    } catch (error) {
+      if (error.name === "AbortError" || ctx.fail(error)) return;
+      message.replaceChildren(errorBox(error, "Could not load the job"));
+    }
+  }
+
+  function onEvent(event) {
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+    log.append(eventRow(event));
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (event.type === "epoch" && event.metrics) {
+      loss.add(event.epoch, event.metrics);
+      accuracy.add(event.epoch, event.metrics);
+      lastEpoch = Math.max(lastEpoch, event.epoch);
+      const val = event.metrics.val_accuracy;
+      if (typeof val === "number") bestVal = Math.max(bestVal ?? 0, val);
+      if (job) update(job);
+    }
+    if (event.type === "status") refresh();
+  }
+
+  root.append(
+    heading,
+    message,
+    h("div", { class: "stats-row" }, stats, progress),
+    h(
+      "div",
+      { class: "grid-2" },
+      h("div", { class: "card" }, loss.element),
+      h("div", { class: "card" }, accuracy.element),
+    ),
+    h(
+      "div",
+      { class: "grid-2" },
+      h(
+        "section",
+        { class: "card" },
+        h("div", { class: "card-title" }, h("h2", {}, "Events"), streamState),
+        log,
+      ),
+      h("section", { class: "card" }, h("div", { class: "card-title" }, h("h2", {}, "Spec")), spec),
+    ),
+  );
+
+  (async () => {
+    await refresh();
+    if (!job) return;
+    try {
+      await followEvents(jobId, {
+        onEvent,
+        signal: controller.signal,
+        onState(state) {
+          streamState.textContent = {
+            live: "● live",
+            reconnecting: "reconnecting…",
+            ended: "stream ended",
+          }[state];
+          streamState.dataset.state = state;
+        },
+      });
+      await refresh();
+    } catch (error) {
+      if (error.name === "AbortError" || ctx.fail(error)) return;
+      message.replaceChildren(errorBox(error, "The live event stream failed"));
+    }
+  })();
+
+  return () => {
+    controller.abort();
+    clearInterval(ticker);
+  };
+}

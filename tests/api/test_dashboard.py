@@ -1,0 +1,260 @@
+"""The dashboard at `/`, driven in a real headless Chromium against the running service.
+
+Screenshots go to a temporary folder, or to $REPROGRAM_SCREENSHOTS (scripts/screenshots sets
+docs/screenshots) to refresh the ones in the README.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from skimage import data as photos
+from support.client import small_job
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 240_000  # a ceiling for jobs on a busy 2-core machine, never a measurement
+# Page functions are passed as functions, not expressions: the page's CSP forbids eval.
+MORE_POINTS_THAN = "n => document.querySelectorAll('#accuracy-chart circle').length > n"
+
+
+class Relay:
+    """A TCP relay in front of the API whose open connections a test can cut, as a network would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Reset every open connection (new ones are still accepted)."""
+        with self.lock:
+            ends, self.open = self.open, set()
+        for end in ends:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.fixture(scope="module")
+def relay(service: Any) -> Iterator[Relay]:
+    """The way from the browser to the API."""
+    host, port = service.api_url.removeprefix("http://").split(":")
+    relay = Relay((host, int(port)))
+    yield relay
+    relay.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (skipped only when either cannot be installed)."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'"
+    )
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed: apt-get install chromium (scripts/setup does it)")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, relay: Relay) -> Iterator[Any]:
+    """A fresh browser tab (its own storage) on the service; fails on any script error."""
+    context = browser.new_context(
+        base_url=relay.url, viewport={"width": 1280, "height": 900}, device_scale_factor=1
+    )
+    context.set_default_timeout(30_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go."""
+    folder = os.environ.get("REPROGRAM_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sign_in(page: Any, key: str) -> None:
+    """Open the dashboard and sign in with `key` through the form."""
+    page.goto("/")
+    page.fill("#api-key", key)
+    page.click("form.login-card button[type=submit]")
+    page.wait_for_selector("#jobs-table")
+
+
+def _write_spec(page: Any, spec: dict[str, Any] | str) -> None:
+    """Replace the new-job form's spec and submit it."""
+    text = spec if isinstance(spec, str) else json.dumps(spec, indent=2)
+    page.fill("#spec-editor", text)
+    page.click("#submit-job")
+
+
+def _points(page: Any) -> int:
+    """How many dots the accuracy chart has (two per epoch: train and validation)."""
+    return int(page.evaluate("() => document.querySelectorAll('#accuracy-chart circle').length"))
+
+
+def test_dashboard_is_served_and_not_in_the_api_schema(service: Any) -> None:
+    index = httpx.get(service.api_url + "/")
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert "/dashboard/app.js" in index.text
+    assert "default-src 'self'" in index.headers["content-security-policy"]
+    script = httpx.get(service.api_url + "/dashboard/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert httpx.get(service.api_url + "/dashboard/nope.js").status_code == 404
+    assert httpx.get(service.api_url + "/dashboard/..%2Fapp.py").status_code == 404
+    paths = httpx.get(service.api_url + "/openapi.json").json()["paths"]
+    assert "/" not in paths and not any(p.startswith("/dashboard") for p in paths)
+
+
+def test_sign_in_with_a_wrong_key_says_so(page: Any, service: Any) -> None:
+    page.goto("/")
+    page.fill("#api-key", "rp_not-a-key")
+    page.click("form.login-card button[type=submit]")
+    error = page.wait_for_selector("#login-error .alert")
+    assert "Wrong API key" in error.inner_text()
+    assert page.evaluate("() => sessionStorage.length + localStorage.length") == 0
+
+    _sign_in(page, service.create_key("dash-dave"))
+    page.wait_for_selector("#jobs-table >> text=No jobs yet")
+    page.reload()  # the key is kept for this tab
+    page.wait_for_selector("#jobs-table")
+    page.click("#sign-out")
+    page.wait_for_selector("#api-key")
+    assert page.evaluate("() => sessionStorage.length + localStorage.length") == 0
+
+
+def test_submit_watch_cancel_and_try_a_model(
+    page: Any, service: Any, relay: Relay, shots: Path, tmp_path: Path
+) -> None:
+    _sign_in(page, service.create_key("dash-carol"))
+
+    # The form refuses what the API refuses, and says why.
+    page.click("#nav >> text=New job")
+    page.wait_for_selector("#spec-editor")
+    _write_spec(page, "{ not json")
+    assert "not valid JSON" in page.inner_text("#submit-error")
+    _write_spec(page, small_job(hyperparameters={"epochs": 0}))
+    page.wait_for_selector("#submit-error .alert-field")
+    assert "hyperparameters.epochs" in page.inner_text("#submit-error")
+
+    # A long job: the curves grow as epochs arrive, survive a dropped connection, and the
+    # cancel button stops it.
+    _write_spec(page, small_job(
+        name="dash-long", method={"kind": "adversarial_program", "canvas_size": 32},
+        hyperparameters={"epochs": 200, "batch_size": 16}))  # fmt: skip
+    page.wait_for_selector("#accuracy-chart")
+    page.wait_for_function(MORE_POINTS_THAN, arg=1, timeout=WAIT_MS)  # train and val of epoch 1
+    first = _points(page)
+    page.wait_for_function(MORE_POINTS_THAN, arg=first, timeout=WAIT_MS)
+    relay.cut()
+    page.wait_for_selector("#stream-state[data-state=reconnecting]")
+    before = _points(page)
+    page.wait_for_selector("#stream-state[data-state=live]")
+    page.wait_for_function(MORE_POINTS_THAN, arg=before, timeout=WAIT_MS)
+    ids = page.eval_on_selector_all("#events li", "rows => rows.map(r => +r.dataset.eventId)")
+    assert ids == sorted(set(ids)), "the resumed stream repeated or reordered events"
+    assert page.inner_text("#stat-epoch .stat-value").endswith("/ 200")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-job")
+    page.wait_for_selector("h1 [data-status=cancelled]", timeout=WAIT_MS)
+    assert page.query_selector("#cancel-job") is None
+
+    # The example the form starts with runs to the end; its model tries a real photo.
+    page.click("#nav >> text=New job")
+    editor = page.wait_for_selector("#spec-editor")
+    example = json.loads(editor.input_value())
+    assert example["backbone"]["name"] == "efficientnet_lite0"
+    assert example["dataset"]["name"] == "digits"
+    page.click("#submit-job")
+    page.wait_for_selector("#open-model", timeout=WAIT_MS)
+    assert page.query_selector("h1 [data-status=succeeded]") is not None
+    epochs = example["hyperparameters"]["epochs"]
+    page.wait_for_function(MORE_POINTS_THAN, arg=2 * epochs - 1)
+    assert _points(page) == 2 * epochs
+    assert page.eval_on_selector_all("#loss-chart circle", "dots => dots.length") == 2 * epochs
+    page.wait_for_selector("#stream-state[data-state=ended]")
+    page.screenshot(path=str(shots / "job.png"), full_page=True)
+
+    page.click("#open-model")
+    page.wait_for_selector("#try-it")
+    labels = page.eval_on_selector_all("#labels li", "items => items.map(i => i.textContent)")
+    assert labels == [str(d) for d in range(10)]
+    assert page.inner_text("#stat-test-accuracy .stat-value").endswith("%")
+    cat = tmp_path / "chelsea.png"
+    Image.fromarray(photos.chelsea()).save(cat)
+    page.set_input_files("#predict-file", str(cat))
+    page.wait_for_selector("#predictions")
+    top = page.eval_on_selector_all("#predictions li", "items => items.map(i => i.dataset.label)")
+    assert len(top) == 5 and set(top) <= set(labels)
+    page.screenshot(path=str(shots / "model.png"), full_page=True)
+
+    # The jobs list shows both, filters by status, and gives the best val accuracy.
+    page.click("#nav >> text=Jobs")
+    page.wait_for_selector("#jobs-table tbody tr[data-job-id]")
+    rows = page.inner_text("#jobs-table tbody")
+    assert "dash-long" in rows and example["name"] in rows and "%" in rows
+    page.screenshot(path=str(shots / "jobs.png"))
+    page.click("[data-filter=cancelled]")
+    page.wait_for_selector("[data-filter=cancelled].active")
+    page.wait_for_function(
+        "() => !document.querySelector('#jobs-table').innerText.includes('succeeded')"
+    )
+    rows = page.inner_text("#jobs-table tbody")
+    assert "dash-long" in rows and example["name"] not in rows
