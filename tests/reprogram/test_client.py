@@ -106,3 +106,61 @@ def test_connection_errors_are_retried_then_raised() -> None:
     client = Client(f"http://127.0.0.1:{free_port()}", "k", max_retries=2, backoff=0.01)
     with client, pytest.raises(ConnectionFailed):
         client.jobs.get("job_x")
+
+
+def _proxy(service):  # type: ignore[no-untyped-def]
+    """A cuttable TCP proxy in front of the running API."""
+    from urllib.parse import urlsplit
+
+    from support.proxy import Proxy
+
+    address = urlsplit(service.api_url)
+    return Proxy((address.hostname, address.port))
+
+
+def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ignore[no-untyped-def]
+    slow = small_job(name="dropped", method={"kind": "adversarial_program", "canvas_size": 32},
+                     hyperparameters={"epochs": 6, "batch_size": 16})  # fmt: skip
+    with _proxy(service) as proxy, Client(proxy.url, service.create_key("dropper"),
+                                          backoff=0.05) as sdk:  # fmt: skip
+        job = sdk.jobs.create(slow)
+        seen, cut_at = [], None
+        for event in job.stream():
+            seen.append(event)
+            if event.type == "epoch" and cut_at is None:
+                cut_at = proxy.connections
+                proxy.drop()
+        reconnected = proxy.connections > cut_at  # the stream itself opened a new connection
+        assert reconnected
+        assert [e.id for e in seen] == [e.id for e in job.events()]  # nothing lost or repeated
+        assert [e.epoch for e in seen if e.type == "epoch"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_create_whose_answer_was_lost_is_retried_into_one_job(service) -> None:  # type: ignore[no-untyped-def]
+    with _proxy(service) as proxy, Client(proxy.url, service.create_key("lossy"),
+                                          backoff=0.05) as sdk:  # fmt: skip
+        proxy.swallow(1)  # the service creates the job, but its answer never arrives
+        job = sdk.jobs.create(small_job(name="lost-answer"))
+        assert proxy.connections == 2
+        assert [j.id for j in sdk.jobs.list() if j.name == "lost-answer"] == [job.id]
+        job.wait(timeout=300)
+
+
+def test_an_upload_whose_answer_was_lost_is_not_resent(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for label in ("a", "b"):
+        (tmp_path / "set" / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(photos.camera()[::32, ::32]).save(tmp_path / "set" / label / f"{i}.png")
+    with _proxy(service) as proxy, Client(proxy.url, service.create_key("uploader"),
+                                          backoff=0.05) as sdk:  # fmt: skip
+        proxy.swallow(1)
+        with pytest.raises(ConnectionFailed):
+            sdk.datasets.upload(tmp_path / "set")
+        assert proxy.connections == 1
+
+
+def test_catalog(sdk: Client) -> None:
+    backbones = {b.name: b for b in sdk.catalog.backbones()}
+    assert backbones["efficientnet_lite0"].available_offline
+    assert {"digits", "mnist_5k"} <= {d.name for d in sdk.catalog.datasets()}
+    assert "linear_probe" in {m.name for m in sdk.catalog.methods()}

@@ -1,0 +1,294 @@
+"""The asyncio Python SDK: `AsyncClient`, the same calls as `Client`, awaited.
+
+What each call sends and how it retries is in `reprogram.protocol`, shared with `Client`; this
+module only performs those actions with awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reprogram import protocol as p
+from reprogram.objects import (
+    CatalogEntry,
+    Dataset,
+    Event,
+    JobFields,
+    Model,
+    Prediction,
+    finished,
+    make,
+    predictions,
+)
+
+
+class AsyncJob(JobFields):
+    """A job; `await job.wait()`, `refresh()`, `cancel()`, `events()`; `async for` `stream()`."""
+
+    _client: AsyncClient
+
+    async def refresh(self) -> AsyncJob:
+        """This job as the service sees it now."""
+        return await self._client.jobs.get(self.id)
+
+    async def cancel(self) -> AsyncJob:
+        """Ask the job to stop; it ends as cancelled within one training step."""
+        return await self._client.jobs.cancel(self.id)
+
+    async def events(self, after: int | None = None) -> list[Event]:
+        """Every event so far (or after an id)."""
+        return await self._client.jobs.events(self.id, after=after)
+
+    def stream(self, after: int | None = None) -> AsyncIterator[Event]:
+        """Live events until the job ends."""
+        return self._client.jobs.stream(self.id, after=after)
+
+    async def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        on_event: Callable[[Event], Any] | None = None,
+        raise_on_failure: bool = True,
+    ) -> AsyncJob:
+        """Follow the job's live events until it ends; return it (JobFailed if it did not succeed).
+
+        `on_event` may be a plain function or a coroutine function.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        async for event in self._client.jobs.stream(self.id, deadline=deadline):
+            if on_event is not None and asyncio.iscoroutine(result := on_event(event)):
+                await result
+        return finished(await self.refresh(), timeout, raise_on_failure)
+
+
+class _Resource:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._run = client._run
+
+
+class AsyncJobs(_Resource):
+    """`client.jobs`."""
+
+    async def create(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> AsyncJob:
+        """Queue a job; the same idempotency key returns the same job."""
+        data = await self._run(p.create_job(spec, idempotency_key, self._client.retry))
+        return make(AsyncJob, data, _client=self._client)
+
+    async def get(self, job_id: str) -> AsyncJob:
+        """One job."""
+        data = await self._run(p.get_json(f"/v1/jobs/{job_id}", self._client.retry))
+        return make(AsyncJob, data, _client=self._client)
+
+    async def list(
+        self, *, status: str | list[str] | None = None, page_size: int = 100
+    ) -> AsyncIterator[AsyncJob]:
+        """Every job (newest first), fetching pages as the iteration goes."""
+        params: dict[str, Any] = {"limit": page_size}
+        if status:
+            params["status"] = [status] if isinstance(status, str) else status
+        async for item in self._client._pages("/v1/jobs", params):
+            yield make(AsyncJob, item, _client=self._client)
+
+    async def cancel(self, job_id: str) -> AsyncJob:
+        """Ask a job to stop."""
+        data = await self._run(p.cancel_job(job_id, self._client.retry))
+        return make(AsyncJob, data, _client=self._client)
+
+    async def events(self, job_id: str, *, after: int | None = None) -> list[Event]:
+        """Every event so far (or after an id)."""
+        events = await self._run(p.list_events(job_id, after, self._client.retry))
+        return [make(Event, e) for e in events]
+
+    async def stream(
+        self, job_id: str, *, after: int | None = None, deadline: float | None = None
+    ) -> AsyncIterator[Event]:
+        """Live events until the job ends; a dropped connection resumes from the last event id."""
+        op = p.stream_events(job_id, after, deadline, self._client.retry, self._client.timeout)
+        async for event in self._client._iterate(op):
+            yield make(Event, event)
+
+
+class AsyncModels(_Resource):
+    """`client.models`."""
+
+    async def get(self, model_id: str) -> Model:
+        """One model."""
+        data = await self._run(p.get_json(f"/v1/models/{model_id}", self._client.retry))
+        return make(Model, data)
+
+    async def list(self, *, page_size: int = 100) -> AsyncIterator[Model]:
+        """Every model (newest first)."""
+        async for item in self._client._pages("/v1/models", {"limit": page_size}):
+            yield make(Model, item)
+
+    async def predict(
+        self, model_id: str, images: Any, *, top_k: int = 5
+    ) -> list[list[Prediction]]:
+        """Top-k labels for images: paths, bytes, PIL images or numpy arrays (one or a list)."""
+        op = p.predict(model_id, p.encode_images(images), top_k, self._client.retry)
+        return predictions(await self._run(op))
+
+    async def download(self, model_id: str, directory: str | Path) -> Path:
+        """Save the artifact (manifest.json and model.safetensors) into a directory."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("manifest.json", "model.safetensors"):
+            data = await self._run(p.download(model_id, name, self._client.retry))
+            (target / name).write_bytes(data)
+        return target
+
+
+class AsyncDatasets(_Resource):
+    """`client.datasets`."""
+
+    async def upload(self, source: str | Path) -> Dataset:
+        """Upload an image-folder archive, or a folder (zipped on the fly), one folder per class."""
+        name, data = p.archive(source)
+        return make(Dataset, await self._run(p.upload_dataset(name, data, self._client.retry)))
+
+    async def get(self, dataset_id: str) -> Dataset:
+        """One uploaded dataset."""
+        path = f"/v1/datasets/{dataset_id}"
+        return make(Dataset, await self._run(p.get_json(path, self._client.retry)))
+
+
+class AsyncCatalog(_Resource):
+    """`client.catalog`: what this service can run, and whether it works offline there."""
+
+    async def backbones(self) -> list[CatalogEntry]:
+        return await self._entries("/v1/backbones")
+
+    async def datasets(self) -> list[CatalogEntry]:
+        """Built-in datasets and this owner's uploads."""
+        return await self._entries("/v1/datasets")
+
+    async def methods(self) -> list[CatalogEntry]:
+        return await self._entries("/v1/methods")
+
+    async def _entries(self, path: str) -> list[CatalogEntry]:
+        body = await self._run(p.get_json(path, self._client.retry))
+        return [make(CatalogEntry, e) for e in body["data"]]
+
+
+class _Stream:
+    """The one open streaming response of an operation, closed however the operation ends."""
+
+    response: httpx.Response | None = None
+    lines: AsyncIterator[str] | None = None
+
+    async def close(self) -> None:
+        if self.response is not None:
+            await self.response.aclose()
+        self.response = self.lines = None
+
+
+class AsyncClient:
+    """An asyncio client of the Reprogram service; use `async with AsyncClient(...) as client`.
+
+    Same arguments, retries and typed errors as `Client`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        where = p.connection(base_url, api_key)
+        self.base_url, self.timeout = where.base_url, timeout
+        self.retry = p.Retry(max_retries=max_retries, backoff=backoff)
+        self._http = httpx.AsyncClient(
+            base_url=where.base_url, headers=where.headers, timeout=timeout, transport=transport
+        )
+        self.jobs, self.models = AsyncJobs(self), AsyncModels(self)
+        self.datasets, self.catalog = AsyncDatasets(self), AsyncCatalog(self)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _perform(self, action: p.Action, stream: _Stream) -> Any:
+        """Carry out one action of an operation and return its outcome."""
+        if isinstance(action, p.Sleep):
+            await asyncio.sleep(action.seconds)
+            return None
+        if isinstance(action, p.Close):
+            await stream.close()
+            return None
+        if isinstance(action, p.ReadLine):
+            try:
+                return await anext(stream.lines, None) if stream.lines is not None else None
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                return exc
+        assert isinstance(action, p.Request)
+        timeout = action.timeout if action.timeout is not None else httpx.USE_CLIENT_DEFAULT
+        request = self._http.build_request(
+            action.method, action.path, params=action.params, json=action.json,
+            files=action.files, headers=action.headers, timeout=timeout,
+        )  # fmt: skip
+        try:
+            response = await self._http.send(request, stream=action.stream)
+            if action.stream:
+                stream.response, stream.lines = response, response.aiter_lines()
+                if response.status_code >= 400:
+                    await response.aread()  # so the error's message can be read
+        except httpx.TransportError as exc:
+            return exc
+        return response
+
+    async def _run(self, op: p.Op[Any]) -> Any:
+        """Run an operation to its result."""
+        stream, outcome = _Stream(), None
+        try:
+            while True:
+                try:
+                    action = op.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+                outcome = await self._perform(action, stream)
+        finally:
+            await stream.close()
+
+    async def _iterate(self, op: p.Op[Any]) -> AsyncIterator[Any]:
+        """Run an operation, yielding what it emits."""
+        stream, outcome = _Stream(), None
+        try:
+            while True:
+                try:
+                    action = op.send(outcome)
+                except StopIteration:
+                    return
+                if isinstance(action, p.Emit):
+                    outcome = None
+                    yield action.value
+                else:
+                    outcome = await self._perform(action, stream)
+        finally:
+            await stream.close()
+            op.close()
+
+    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            body = await self._run(p.page(path, params, cursor, self.retry))
+            for item in body["data"]:
+                yield item
+            if not body["has_more"]:
+                return
+            cursor = body["next_cursor"]

@@ -1,0 +1,110 @@
+"""The typed objects both SDK clients return: jobs, events, models, datasets, predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from reprogram.errors import JobFailed
+from reprogram.protocol import FINISHED
+
+T = TypeVar("T")
+
+
+def make(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
+    """An object from a JSON document, ignoring fields this SDK version does not know."""
+    names = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    return cls(**{k: v for k, v in data.items() if k in names}, **extra)
+
+
+@dataclass
+class Event:
+    """An epoch's metrics, a log line, or a status change of a job."""
+
+    id: int
+    type: str
+    epoch: int | None = None
+    metrics: dict[str, Any] | None = None
+    message: str | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+
+
+@dataclass
+class Model:
+    """A trained model."""
+
+    id: str
+    job_id: str
+    method: str
+    labels: list[str]
+    metrics: dict[str, Any]
+    backbone: dict[str, Any]
+    name: str | None = None
+    artifact_bytes: int = 0
+    created_at: str | None = None
+
+
+@dataclass
+class Dataset:
+    """An uploaded dataset; use its id as `{"dataset": {"upload_id": id}}`."""
+
+    id: str
+    name: str
+    classes: list[str]
+    num_images: int
+    size_bytes: int
+    created_at: str | None = None
+
+
+@dataclass
+class CatalogEntry:
+    """A backbone, dataset or method the service knows, and whether it works offline there."""
+
+    name: str
+    available_offline: bool
+    description: str = ""
+    input_size: int | None = None
+
+
+@dataclass
+class JobFields:
+    """What the service says about a job; `Job` and `AsyncJob` add the actions."""
+
+    id: str
+    status: str
+    spec: dict[str, Any]
+    name: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    attempt: int = 0
+    progress: float = 0.0
+    epoch: int = 0
+    error: str | None = None
+    metrics: dict[str, Any] | None = None
+    model_id: str | None = None
+    _client: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED
+
+
+def predictions(body: dict[str, Any]) -> list[list[Prediction]]:
+    """The top-k lists of a /predict answer, one per image."""
+    return [[Prediction(**s) for s in p["top_k"]] for p in body["predictions"]]
+
+
+def finished(job: Any, timeout: float | None, raise_on_failure: bool) -> Any:
+    """The job a wait() ended on: TimeoutError if it is still going, JobFailed if it failed."""
+    if not job.done:
+        raise TimeoutError(f"job {job.id} still {job.status} after {timeout} s")
+    if raise_on_failure and job.status != "succeeded":
+        raise JobFailed(job)
+    return job

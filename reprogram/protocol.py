@@ -1,0 +1,301 @@
+"""What the SDK says to the service, written once for `Client` and `AsyncClient` (sans-I/O).
+
+Each operation here is a generator. It yields actions — send a `Request`, `Sleep`, read the
+next line of an open stream (`ReadLine`), `Close` it, or `Emit` a value to the caller — and is
+sent back each action's outcome: an `httpx.Response` (or the `httpx.TransportError` that stopped
+it) for a request, a line (None at the end, or the error that broke it) for `ReadLine`, None
+otherwise. `Client` performs the actions with blocking calls and `AsyncClient` with awaits, so
+retries, error mapping, paging, SSE parsing and reconnection live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from reprogram.errors import ConnectionFailed, from_response
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+STATUSES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+STREAM_READ_TIMEOUT_S = 60.0  # the service sends a keep-alive comment well within this
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request; `idempotent` says whether resending it after a broken connection is safe."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    files: Any = None
+    headers: dict[str, str] | None = None
+    idempotent: bool = True
+    stream: bool = False  # open the response and read it line by line (ReadLine, Close)
+    timeout: httpx.Timeout | None = None
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ReadLine:
+    """The next line of the open stream."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the open stream."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A value for the caller of an iterating operation (an event of a stream)."""
+
+    value: Any
+
+
+Action = Request | Sleep | ReadLine | Close | Emit
+Op = Generator[Action, Any, T]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often and how patiently to retry connection errors and 429/502/503/504."""
+
+    max_retries: int = 4
+    backoff: float = 0.5
+
+    def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
+        """Seconds to wait before retry number `attempt`: Retry-After when given, else backoff."""
+        if response is not None:
+            after = response.headers.get("retry-after", "")
+            if after.replace(".", "", 1).isdigit():
+                return min(float(after), 60.0)
+        return self.backoff * 2 ** (attempt - 1)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the service is and how to sign in, from arguments or the environment."""
+
+    base_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def connection(base_url: str | None, api_key: str | None) -> Connection:
+    """Arguments first, then $REPROGRAM_URL / $REPROGRAM_API_KEY, then the local default."""
+    url = base_url if base_url is not None else os.environ.get("REPROGRAM_URL") or DEFAULT_URL
+    key = api_key if api_key is not None else os.environ.get("REPROGRAM_API_KEY")
+    return Connection(url.rstrip("/"), {"Authorization": f"Bearer {key}"} if key else {})
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def call(request: Request, retry: Retry) -> Op[httpx.Response]:
+    """Send a request, retrying what is safe to retry; raise a typed error for an error answer."""
+    attempt = 0
+    while True:
+        attempt += 1
+        outcome = yield request
+        if isinstance(outcome, httpx.TransportError):
+            # A request that never reached the service is always safe to send again.
+            unsent = isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
+            if attempt > retry.max_retries or not (request.idempotent or unsent):
+                raise ConnectionFailed(f"{request.method} {request.path}: {outcome}") from outcome
+            yield Sleep(retry.delay(attempt))
+            continue
+        response: httpx.Response = outcome
+        if response.status_code in RETRY_STATUSES and attempt <= retry.max_retries:
+            if request.stream:
+                yield Close()
+            yield Sleep(retry.delay(attempt, response))
+            continue
+        if response.status_code >= 400:
+            if request.stream:
+                yield Close()
+            raise from_response(response.status_code, _json(response))
+        return response
+
+
+def get_json(path: str, retry: Retry, params: dict[str, Any] | None = None) -> Op[Any]:
+    """GET a JSON document."""
+    response = yield from call(Request("GET", path, params=params), retry)
+    return response.json()
+
+
+def create_job(spec: dict[str, Any], idempotency_key: str | None, retry: Retry) -> Op[Any]:
+    """POST a job; a generated Idempotency-Key makes a retried create return the same job."""
+    key = idempotency_key or f"sdk-{uuid.uuid4()}"
+    request = Request("POST", "/v1/jobs", json=spec, headers={"Idempotency-Key": key})
+    response = yield from call(request, retry)
+    return response.json()
+
+
+def cancel_job(job_id: str, retry: Retry) -> Op[Any]:
+    """Ask a job to stop (asking twice is harmless)."""
+    response = yield from call(Request("POST", f"/v1/jobs/{job_id}/cancel"), retry)
+    return response.json()
+
+
+def page(path: str, params: dict[str, Any], cursor: str | None, retry: Retry) -> Op[Any]:
+    """One page of a list: {"data": [...], "has_more": ..., "next_cursor": ...}."""
+    query = dict(params, **({"cursor": cursor} if cursor else {}))
+    return (yield from get_json(path, retry, query))
+
+
+def list_events(job_id: str, after: int | None, retry: Retry) -> Op[list[dict[str, Any]]]:
+    """Every event of a job so far (or after an id), across pages."""
+    events: list[dict[str, Any]] = []
+    while True:
+        params = {"after": after} if after is not None else {}
+        body = yield from get_json(f"/v1/jobs/{job_id}/events", retry, params)
+        events += body["data"]
+        if not body["has_more"] or not body["data"]:
+            return events
+        after = events[-1]["id"]
+
+
+class SseParser:
+    """Server-sent events from lines: feed() returns (event type, data) when one completes."""
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        if line.startswith("event:"):
+            self.kind = line[6:].strip()
+        elif line.startswith("data:"):
+            self.data.append(line[5:].removeprefix(" "))
+        elif line == "" and self.data:
+            done = (self.kind or "message", "\n".join(self.data))
+            self.kind, self.data = None, []
+            return done
+        return None
+
+
+def stream_events(
+    job_id: str, after: int | None, deadline: float | None, retry: Retry, timeout: float
+) -> Op[None]:
+    """Emit a job's events live until it ends; a dropped connection resumes after the last id."""
+    last, drops = after, 0
+    stream_timeout = httpx.Timeout(timeout, read=STREAM_READ_TIMEOUT_S)
+    while deadline is None or time.monotonic() < deadline:
+        headers = {"Last-Event-ID": str(last)} if last is not None else {}
+        path = f"/v1/jobs/{job_id}/events/stream"
+        yield from call(Request("GET", path, headers=headers, stream=True, timeout=stream_timeout),
+                        retry)  # fmt: skip
+        parser, dropped = SseParser(), False
+        while True:
+            line = yield ReadLine()
+            if isinstance(line, Exception):
+                dropped = True
+                break
+            if line is None or (deadline is not None and time.monotonic() > deadline):
+                break
+            done = parser.feed(line)
+            if done is None:
+                continue
+            kind, data = done
+            if kind == "end":
+                yield Close()
+                return
+            event = json.loads(data)
+            last, drops = event["id"], 0
+            yield Emit(event)
+        yield Close()
+        if dropped:
+            drops += 1
+            if drops > retry.max_retries:
+                raise ConnectionFailed(f"the event stream of {job_id} kept dropping")
+            yield Sleep(retry.delay(drops))
+            continue
+        job = yield from get_json(f"/v1/jobs/{job_id}", retry)
+        if job["status"] in FINISHED:  # closed without 'end': deliver what is left, then stop
+            for event in (yield from list_events(job_id, last, retry)):
+                yield Emit(event)
+            return
+
+
+def predict(model_id: str, images: list[tuple[str, bytes]], top_k: int, retry: Retry) -> Op[Any]:
+    """Top-k predictions for encoded images."""
+    files = [("files", (name, data, "application/octet-stream")) for name, data in images]
+    path = f"/v1/models/{model_id}/predict"
+    response = yield from call(Request("POST", path, files=files, params={"top_k": top_k}), retry)
+    return response.json()
+
+
+def download(model_id: str, name: str, retry: Retry) -> Op[bytes]:
+    """One file of a model's artifact."""
+    path = f"/v1/models/{model_id}/artifact"
+    response = yield from call(Request("GET", path, params={"file": name}), retry)
+    return response.content
+
+
+def upload_dataset(name: str, data: bytes, retry: Retry) -> Op[Any]:
+    """POST an archive; not resent after a broken connection, since that could make two."""
+    request = Request("POST", "/v1/datasets", files={"file": (name, data)}, idempotent=False)
+    response = yield from call(request, retry)
+    return response.json()
+
+
+def encode_image(image: Any) -> tuple[str, bytes]:
+    """(file name, encoded bytes) for a path, bytes, a PIL image or a numpy array."""
+    if isinstance(image, bytes | bytearray):
+        return "image", bytes(image)
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        return path.name, path.read_bytes()
+    from PIL import Image  # only when given images that need encoding
+
+    if not isinstance(image, Image.Image):
+        import numpy as np
+
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            array = np.clip(array * (255.0 if array.max(initial=0) <= 1.0 else 1.0), 0, 255)
+            array = array.astype(np.uint8)
+        image = Image.fromarray(array.squeeze())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "image.png", buffer.getvalue()
+
+
+def encode_images(images: Any) -> list[tuple[str, bytes]]:
+    """One image or a list of them, encoded."""
+    return [encode_image(i) for i in (images if isinstance(images, list | tuple) else [images])]
+
+
+def archive(source: str | os.PathLike[str]) -> tuple[str, bytes]:
+    """(file name, bytes) of an archive, or of a folder zipped on the fly."""
+    path = Path(source)
+    if not path.is_dir():
+        return path.name, path.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for item in sorted(path.rglob("*")):
+            if item.is_file():
+                zipped.write(item, item.relative_to(path.parent))
+    return f"{path.name}.zip", buffer.getvalue()

@@ -1,0 +1,86 @@
+"""The asyncio SDK against the real running service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+from skimage import data as photos
+from support.client import small_job
+from support.proxy import Proxy
+
+from reprogram import AsyncClient, AsyncJob, Event
+from reprogram.errors import InvalidRequest, JobFailed, NotFound
+
+
+def test_lifecycle(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("async-user")
+    photo = tmp_path / "cat.png"
+    Image.fromarray(photos.chelsea()).save(photo)
+
+    async def scenario() -> None:
+        async with AsyncClient(service.api_url, key) as client:
+            job = await client.jobs.create(small_job(name="async"), idempotency_key="async-1")
+            again = await client.jobs.create(small_job(name="async"), idempotency_key="async-1")
+            assert isinstance(job, AsyncJob) and again.id == job.id
+            seen: list[Event] = []
+
+            async def remember(event: Event) -> None:
+                seen.append(event)
+
+            done = await job.wait(on_event=remember, timeout=300)
+            assert done.status == "succeeded" and done.model_id
+            assert [e.epoch for e in seen if e.type == "epoch"] == [1, 2, 3]
+            assert [e.id for e in await job.events()] == [e.id for e in seen]
+
+            model = await client.models.get(done.model_id)
+            [top] = await client.models.predict(model.id, photo, top_k=3)
+            assert len(top) == 3 and top[0].label in model.labels
+            assert (await client.models.download(model.id, tmp_path / "a")).is_dir()
+
+            others = [await client.jobs.create(small_job(name=f"async-{i}")) for i in range(2)]
+            await asyncio.gather(*(j.wait(timeout=300) for j in others))
+            ids = [j.id async for j in client.jobs.list(page_size=1)]
+            assert len(ids) == len(set(ids)) == 3
+            assert [m.id async for m in client.models.list(page_size=1)][-1] == model.id
+            assert "digits" in {d.name for d in await client.catalog.datasets()}
+
+            with pytest.raises(NotFound):
+                await client.jobs.get("job_nope")
+            with pytest.raises(InvalidRequest) as info:
+                await client.jobs.create(small_job(hyperparameters={"epochs": 0}))
+            assert info.value.field == "hyperparameters.epochs"
+            failing = await client.jobs.create(
+                small_job(dataset={"name": "digits", "classes": ["0", "zebra"]})
+            )
+            with pytest.raises(JobFailed):
+                await failing.wait(timeout=300)
+
+    asyncio.run(scenario())
+
+
+def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ignore[no-untyped-def]
+    address = urlsplit(service.api_url)
+    key = service.create_key("async-dropper")
+    slow = small_job(name="async-dropped",
+                     method={"kind": "adversarial_program", "canvas_size": 32},
+                     hyperparameters={"epochs": 5, "batch_size": 16})  # fmt: skip
+
+    async def scenario() -> None:
+        with Proxy((address.hostname, address.port)) as proxy:
+            async with AsyncClient(proxy.url, key, backoff=0.05) as client:
+                job = await client.jobs.create(slow)
+                seen, cut_at = [], None
+                async for event in job.stream():
+                    seen.append(event)
+                    if event.type == "epoch" and cut_at is None:
+                        cut_at = proxy.connections
+                        proxy.drop()
+                assert proxy.connections > cut_at
+                assert [e.id for e in seen] == [e.id for e in await job.events()]
+                assert [e.epoch for e in seen if e.type == "epoch"] == [1, 2, 3, 4, 5]
+
+    asyncio.run(scenario())
