@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -41,11 +43,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.models.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app (settings default to the environment's)."""
     global _jobs_collector_registered
     settings = settings or get_settings()
-    app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION)
+    app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.models = ModelCache(
         capacity=settings.model_cache_size,

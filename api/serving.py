@@ -2,7 +2,8 @@
 
 Every model built on the same frozen backbone (linear probes, programs) shares one backbone
 instance in memory; only its head or program is its own. Concurrent requests to a model are
-gathered into one batch (bounded wait, bounded size) and run together off the event loop.
+gathered into one batch (bounded wait, bounded size) and run together off the event loop, on
+one inference thread per process.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,10 @@ class ModelCache:
         self._backbones: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        # Every forward pass runs on this one thread. Torch's OpenMP pool belongs to the thread
+        # that calls it: forwards spread over a pool of threads would each bring a team of
+        # spinning OpenMP workers and fight over the cores; one thread keeps one warm team.
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
     def cached(self, model_id: str, owner_id: str) -> Served | None:
         """The loaded model if it is in memory and the owner's (no database round trip)."""
@@ -59,6 +65,10 @@ class ModelCache:
                 self._models.move_to_end(model_id)
                 return served
         return None
+
+    def close(self) -> None:
+        """Stop the inference thread (after the forward in progress, if any)."""
+        self._inference.shutdown(wait=False, cancel_futures=True)
 
     def backbone_count(self) -> int:
         """How many distinct backbones are in memory."""
@@ -147,7 +157,9 @@ class ModelCache:
             metrics.PREDICT_BATCH.observe(count)
             try:
                 stacked = torch.cat([p.images for p in batch])
-                probs = await asyncio.to_thread(served.predictor.probabilities, stacked)
+                probs = await asyncio.get_running_loop().run_in_executor(
+                    self._inference, served.predictor.probabilities, stacked
+                )
             except Exception as exc:
                 for pending in batch:
                     if not pending.future.done():
