@@ -24,7 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from reprogram.client import Client, Dataset, Event, Job, Model
+from reprogram.client import STATUSES, Client, Dataset, Event, Job, Model
 from reprogram.errors import (
     ApiError,
     Conflict,
@@ -34,8 +34,6 @@ from reprogram.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-
-STATUSES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
 
 
 class Exit(enum.IntEnum):
@@ -152,6 +150,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(datasets, "get", datasets_get, "one uploaded dataset").add_argument(
         "dataset_id", metavar="ID"
     )
+
+    catalog = group("catalog", "what the service can run: backbones, datasets, methods")
+    for kind in ("backbones", "datasets", "methods"):
+        command(catalog, kind, catalog_list, f"the {kind} the service knows").set_defaults(
+            kind=kind
+        )
 
 
 def _non_negative(text: str) -> int:
@@ -526,6 +530,20 @@ def _dataset_fields(dataset: Dataset) -> list[tuple[str, Any]]:
         ("images", dataset.num_images), ("size", _size(dataset.size_bytes)),
         ("created", _time(dataset.created_at)),
     ]  # fmt: skip
+
+
+def catalog_list(client: Client, *, kind: str, as_json: bool) -> int:
+    """Print the backbones, datasets or methods the service knows, and whether each works offline."""
+    entries = getattr(client.catalog, kind)()
+    if as_json:
+        _print_json({"data": [vars(e) for e in entries]})
+        return Exit.OK
+    rows = [
+        (e.name, "yes" if e.available_offline else "no", str(e.input_size or "-"), e.description)
+        for e in entries
+    ]
+    _print_table(("NAME", "OFFLINE", "INPUT", "DESCRIPTION"), rows, empty=f"no {kind}")
+    return Exit.OK
 
 
 # ---------------------------------------------------------------------------------------------

@@ -240,3 +240,18 @@ def test_the_commands_never_import_torch(service, key: str) -> None:  # type: ig
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_catalog(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("catalog", "backbones", "--json")
+    assert code == Exit.OK
+    backbones = {b["name"]: b for b in json.loads(out)["data"]}
+    assert backbones["efficientnet_lite0"]["available_offline"] is True
+    code, out, _ = cli("catalog", "methods")
+    assert code == Exit.OK and out.splitlines()[0].split() == [
+        "NAME",
+        "OFFLINE",
+        "INPUT",
+        "DESCRIPTION",
+    ]
+    assert "linear_probe" in out and "adversarial_program" in out
