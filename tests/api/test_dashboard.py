@@ -171,13 +171,21 @@ def test_sign_in_with_a_wrong_key_says_so(page: Any, service: Any) -> None:
     assert "Wrong API key" in error.inner_text()
     assert page.evaluate("() => sessionStorage.length + localStorage.length") == 0
 
-    _sign_in(page, service.create_key("dash-dave"))
+    key = service.create_key("dash-dave")
+    _sign_in(page, key)
     page.wait_for_selector("#jobs-table >> text=No jobs yet")
+    assert page.evaluate("() => [sessionStorage.length, localStorage.length]") == [1, 0]
     page.reload()  # the key is kept for this tab
     page.wait_for_selector("#jobs-table")
     page.click("#sign-out")
     page.wait_for_selector("#api-key")
     assert page.evaluate("() => sessionStorage.length + localStorage.length") == 0
+
+    page.fill("#api-key", key)
+    page.check("#remember")  # kept in this browser, for later visits
+    page.click("form.login-card button[type=submit]")
+    page.wait_for_selector("#jobs-table")
+    assert page.evaluate("() => [sessionStorage.length, localStorage.length]") == [0, 1]
 
 
 def test_submit_watch_cancel_and_try_a_model(
