@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -93,6 +95,17 @@ def _embedded_key(data_dir: Path) -> str:
     return key
 
 
+def _die_with_parent() -> None:
+    """In the embedded worker, before exec: Linux sends it SIGTERM if `serve` itself dies.
+
+    `serve` stops its worker on the way out, but a `serve` that is killed outright (kill -9, an
+    OOM kill) cannot, and an orphaned worker would go on polling the queue of a dead service.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """API and one worker process on SQLite and a filesystem broker under the data directory."""
     import uvicorn
@@ -105,7 +118,9 @@ def serve_command(args: argparse.Namespace) -> int:
     key = _embedded_key(settings.data_dir)
     env = dict(os.environ, REPROGRAM_DATA_DIR=str(settings.data_dir))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "reprogram.cli", "worker", "--hostname", "embedded@%h"], env=env
+        [sys.executable, "-m", "reprogram.cli", "worker", "--hostname", "embedded@%h"],
+        env=env,
+        preexec_fn=_die_with_parent,
     )
     url = f"http://{args.host}:{args.port}"
     print(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -50,9 +51,26 @@ def test_embedded_server_runs_a_job_to_a_model(tmp_path: Path, data_dir: Path) -
             assert len(predicted.json()["predictions"][0]["top_k"]) == 5
         # only the loopback interface by default
         assert "127.0.0.1" in output
+
+        # a `serve` killed outright takes its worker with it (no orphan polling the queue)
+        [worker] = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(10)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
+            assert time.monotonic() < deadline, "the worker outlived `serve` by a minute"
+            time.sleep(0.2)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def _state(pid: str) -> str:
+    """A process's state letter from /proc (Z: exited, not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
