@@ -258,21 +258,15 @@ def jobs_create(
 
 def jobs_list(client: Client, *, status: list[str] | None, limit: int, as_json: bool) -> int:
     """Print your jobs, newest first (at most `limit`; 0 for all)."""
-    items, more = _take(client.jobs.list(status=status), limit)
-    if as_json:
-        _print_json({"data": [_plain(j) for j in items], "has_more": more})
-        return Exit.OK
     headers = ("ID", "STATUS", "BACKBONE", "DATASET", "METHOD", "BEST VAL ACC", "CREATED")
-    rows = [
-        (j.id, _status_text(j), _backbone_text(j.spec.get("backbone")),
-         _dataset_text(j.spec.get("dataset")), j.spec.get("method", {}).get("kind", "-"),
-         _number((j.metrics or {}).get("best_val_accuracy")), _time(j.created_at))
-        for j in items
-    ]  # fmt: skip
-    _print_table(headers, rows, empty="no jobs")
-    if more:
-        print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
-    return Exit.OK
+
+    def row(j: Job) -> tuple[Any, ...]:
+        return (j.id, _status_text(j), _backbone_text(j.spec.get("backbone")),
+                _dataset_text(j.spec.get("dataset")), j.spec.get("method", {}).get("kind", "-"),
+                _number((j.metrics or {}).get("best_val_accuracy")), _time(j.created_at))  # fmt: skip
+
+    return _print_listing(client.jobs.list(status=status), limit=limit, as_json=as_json,
+                          headers=headers, row=row, empty="no jobs")  # fmt: skip
 
 
 def jobs_get(client: Client, *, job_id: str, as_json: bool) -> int:
@@ -439,20 +433,14 @@ def _follow(client: Client, job: Job, *, as_json: bool) -> int:
 
 def models_list(client: Client, *, limit: int, as_json: bool) -> int:
     """Print your models, newest first (at most `limit`; 0 for all)."""
-    items, more = _take(client.models.list(), limit)
-    if as_json:
-        _print_json({"data": [_plain(m) for m in items], "has_more": more})
-        return Exit.OK
     headers = ("ID", "NAME", "METHOD", "BACKBONE", "LABELS", "TEST ACC", "JOB", "CREATED")
-    rows = [
-        (m.id, m.name or "-", m.method, _backbone_text(m.backbone), str(len(m.labels)),
-         _number(m.metrics.get("test_accuracy")), m.job_id, _time(m.created_at))
-        for m in items
-    ]  # fmt: skip
-    _print_table(headers, rows, empty="no models")
-    if more:
-        print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
-    return Exit.OK
+
+    def row(m: Model) -> tuple[Any, ...]:
+        return (m.id, m.name or "-", m.method, _backbone_text(m.backbone), str(len(m.labels)),
+                _number(m.metrics.get("test_accuracy")), m.job_id, _time(m.created_at))  # fmt: skip
+
+    return _print_listing(client.models.list(), limit=limit, as_json=as_json, headers=headers,
+                          row=row, empty="no models")  # fmt: skip
 
 
 def models_get(client: Client, *, model_id: str, as_json: bool) -> int:
@@ -553,6 +541,26 @@ def catalog_list(client: Client, *, kind: str, as_json: bool) -> int:
 def _plain(obj: Job | Model | Dataset) -> dict[str, Any]:
     """A dataclass from the SDK as JSON-ready data (its private fields left out)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.name.startswith("_")}
+
+
+def _print_listing(
+    items: Iterable[Any],
+    *,
+    limit: int,
+    as_json: bool,
+    headers: Sequence[str],
+    row: Callable[[Any], Sequence[Any]],
+    empty: str,
+) -> int:
+    """The newest `limit` items (0: all) as {"data", "has_more"} JSON or as a table."""
+    taken, more = _take(items, limit)
+    if as_json:
+        _print_json({"data": [_plain(i) for i in taken], "has_more": more})
+        return Exit.OK
+    _print_table(headers, [row(i) for i in taken], empty=empty)
+    if more:
+        print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
+    return Exit.OK
 
 
 def _print_json(data: Any) -> None:
