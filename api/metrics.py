@@ -28,6 +28,13 @@ PREDICT_BATCH = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
+PREDICT_FORWARD = Histogram(
+    "reprogram_predict_forward_seconds",
+    "Time of one micro-batch's forward pass on the inference thread (the rest of a /predict "
+    "request's latency is HTTP, decoding and queueing).",
+    buckets=(0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
 
 
 class JobsByStatus:

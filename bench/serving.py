@@ -159,6 +159,22 @@ def _milliseconds(text: str) -> float:
     raise ValueError(f"not a wrk duration: {text}")
 
 
+def histogram(url: str, name: str) -> tuple[float, float]:
+    """(sum, count) of one of the server's histograms so far, from its /metrics."""
+    totals = {"sum": 0.0, "count": 0.0}
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        for part in totals:
+            if line.startswith(f"{name}_{part} "):
+                totals[part] = float(line.split()[1])
+    return totals["sum"], totals["count"]
+
+
+def mean_between(before: tuple[float, float], after: tuple[float, float]) -> float | None:
+    """The mean of a histogram's observations between two readings."""
+    count = after[1] - before[1]
+    return (after[0] - before[0]) / count if count else None
+
+
 def raw_reference(artifact: Path, image: bytes, *, batch: int, repeats: int) -> tuple[float, float]:
     """(batched images/s, p50 ms of a one-image forward) of the same model, in-process."""
     import torch
@@ -250,9 +266,15 @@ def main() -> None:
                 concurrent_throughput(url, key, model_id, image, clients=args.clients,
                                       requests_each=args.requests)
             )  # fmt: skip
+            batches = histogram(url, "reprogram_predict_batch_images")
             loaded = wrk(url, key, model_id, image, clients=args.clients, seconds=15,
                          workdir=data_dir)  # fmt: skip
+            loaded_batch = mean_between(batches, histogram(url, "reprogram_predict_batch_images"))
+            forwards = histogram(url, "reprogram_predict_forward_seconds")
             lone = wrk(url, key, model_id, image, clients=1, seconds=10, workdir=data_dir)
+            lone_forward = mean_between(
+                forwards, histogram(url, "reprogram_predict_forward_seconds")
+            )
             sequential: list[float] = []
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as c:
                 for _ in range(30):
@@ -307,6 +329,13 @@ def main() -> None:
         ],
     ))  # fmt: skip
     print(f"raw runs: {', '.join(f'{r[0]:.1f} img/s, {r[1]:.1f} ms' for r in raws)}")
+    if lone is not None and lone_forward is not None:
+        print(f"lone requests (wrk, 1 connection): p50 {lone[1]:.1f} ms, of which the server's "
+              f"forward pass took {1000 * lone_forward:.1f} ms on average (/metrics) against "
+              f"{raw_single_ms:.1f} ms in-process")  # fmt: skip
+    if loaded_batch is not None:
+        print(f"under wrk's {args.clients} connections the server ran batches of "
+              f"{loaded_batch:.1f} images on average")  # fmt: skip
     print(f"\nconcurrent latency p50/p95: {statistics.median(latencies) * 1000:.0f} / "
           f"{np.percentile(latencies, 95) * 1000:.0f} ms")  # fmt: skip
     print(f"memory above the bare process (imports only, {shared['base']:.0f} MB): one model "

@@ -167,6 +167,7 @@ def test_health_readiness_metrics(alice, service) -> None:  # type: ignore[no-un
     text = httpx.get(service.api_url + "/metrics").text
     assert 'reprogram_jobs{status="succeeded"}' in text
     assert "reprogram_http_requests_total" in text and "reprogram_predict_batch_images" in text
+    assert "reprogram_predict_forward_seconds_count" in text
 
 
 def test_concurrent_first_predictions_all_succeed(alice) -> None:  # type: ignore[no-untyped-def]
