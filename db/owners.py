@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Owner
@@ -37,4 +37,20 @@ def owner_for_key(session: Session, *, key: str) -> Owner | None:
         select(Owner)
         .join(ApiKey, ApiKey.owner_id == Owner.id)
         .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked.is_(False))
+    )
+
+
+def list_keys(session: Session, *, owner_name: str | None = None) -> list[tuple[ApiKey, Owner]]:
+    """Every key (or one owner's), oldest first, with its owner; never the keys themselves."""
+    query = select(ApiKey, Owner).join(Owner, ApiKey.owner_id == Owner.id)
+    if owner_name is not None:
+        query = query.where(Owner.name == owner_name)
+    return [(key, owner) for key, owner in session.execute(query.order_by(ApiKey.created_at))]
+
+
+def find_keys(session: Session, *, id_or_prefix: str) -> list[ApiKey]:
+    """The keys with this id or this shown prefix (e.g. 'rp_AbC1234', as `keys list` prints it)."""
+    text = id_or_prefix.rstrip("…")
+    return list(
+        session.scalars(select(ApiKey).where(or_(ApiKey.id == text, ApiKey.prefix == text)))
     )

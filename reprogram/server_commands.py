@@ -1,4 +1,4 @@
-"""`reprogram serve | api | worker | db upgrade | keys create`: the service's processes."""
+"""`reprogram serve | api | worker | db upgrade | keys create|list|revoke`: the service's processes."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     create = keys_sub.add_parser("create", help="print a new API key for an owner")
     create.add_argument("name", help="owner name (created if new)")
     create.set_defaults(handler=keys_create_command)
+    listing = keys_sub.add_parser("list", help="the keys (id, owner, prefix, created, revoked)")
+    listing.add_argument("--owner", help="only this owner's keys")
+    listing.set_defaults(handler=keys_list_command)
+    revoke = keys_sub.add_parser(
+        "revoke", help="revoke a key by its id or prefix (API processes drop it within 10 s)"
+    )
+    revoke.add_argument("key", metavar="ID_OR_PREFIX", help="key id (key_...) or prefix (rp_...)")
+    revoke.set_defaults(handler=keys_revoke_command)
 
 
 def db_upgrade_command(args: argparse.Namespace) -> int:
@@ -58,6 +66,39 @@ def keys_create_command(args: argparse.Namespace) -> int:
         owner, key = create_key(session, owner_name=args.name)
     print(key)
     print(f"(owner '{owner.name}'; the key is shown only once)", file=sys.stderr)
+    return 0
+
+
+def keys_list_command(args: argparse.Namespace) -> int:
+    from db.owners import list_keys
+    from db.session import session_scope
+
+    with session_scope() as session:
+        rows = [(k.id, o.name, k.prefix + "…", k.created_at.strftime("%Y-%m-%d %H:%M"),
+                 "revoked" if k.revoked else "active")
+                for k, o in list_keys(session, owner_name=args.owner)]  # fmt: skip
+    if not rows:
+        print("(no keys)", file=sys.stderr)
+        return 0
+    headers = ("ID", "OWNER", "PREFIX", "CREATED (UTC)", "STATUS")
+    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
+    for row in (headers, *rows):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def keys_revoke_command(args: argparse.Namespace) -> int:
+    from db.owners import find_keys
+    from db.session import session_scope
+
+    with session_scope() as session:
+        found = find_keys(session, id_or_prefix=args.key)
+        if len(found) != 1:
+            problem = "no key matches" if not found else f"{len(found)} keys match"
+            print(f"error: {problem} '{args.key}' (see 'reprogram keys list')", file=sys.stderr)
+            return 1
+        found[0].revoked = True
+        print(f"revoked {found[0].id} ({found[0].prefix}…); API processes refuse it within 10 s")
     return 0
 
 
