@@ -271,12 +271,7 @@ def jobs_list(client: Client, *, status: list[str] | None, limit: int, as_json: 
 
 def jobs_get(client: Client, *, job_id: str, as_json: bool) -> int:
     """Print one job."""
-    job = client.jobs.get(job_id)
-    if as_json:
-        _print_json(_plain(job))
-    else:
-        _print_fields(_job_fields(job))
-    return Exit.OK
+    return _print_one(client.jobs.get(job_id), fields=_job_fields, as_json=as_json)
 
 
 def jobs_cancel(client: Client, *, job_id: str, as_json: bool) -> int:
@@ -502,12 +497,7 @@ def datasets_upload(client: Client, *, path: Path, as_json: bool) -> int:
 
 def datasets_get(client: Client, *, dataset_id: str, as_json: bool) -> int:
     """Print one uploaded dataset."""
-    dataset = client.datasets.get(dataset_id)
-    if as_json:
-        _print_json(_plain(dataset))
-    else:
-        _print_fields(_dataset_fields(dataset))
-    return Exit.OK
+    return _print_one(client.datasets.get(dataset_id), fields=_dataset_fields, as_json=as_json)
 
 
 def _dataset_fields(dataset: Dataset) -> list[tuple[str, Any]]:
@@ -560,6 +550,17 @@ def _print_listing(
     _print_table(headers, [row(i) for i in taken], empty=empty)
     if more:
         print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
+    return Exit.OK
+
+
+def _print_one(
+    obj: Any, *, fields: Callable[[Any], Iterable[tuple[str, Any]]], as_json: bool
+) -> int:
+    """One job, model or dataset as JSON or as aligned `key  value` lines."""
+    if as_json:
+        _print_json(_plain(obj))
+    else:
+        _print_fields(fields(obj))
     return Exit.OK
 
 
