@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from common import (
+    add_data_flags,
     add_training_flags,
     dataset_spec,
     describe_device,
@@ -45,13 +46,7 @@ GOAL_RATIO = 0.85
 def parse_args() -> argparse.Namespace:
     """Command-line flags; the defaults are the full-size benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--dataset", default="mnist_5k")
-    parser.add_argument(
-        "--per-class", type=int, default=None, help="training images per class (default: all)"
-    )
-    parser.add_argument("--test-per-class", type=int, default=10)
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    add_data_flags(parser, test_per_class=10)
     parser.add_argument("--canvas", type=int, default=224, help="canvas side (backbone input)")
     parser.add_argument(
         "--image-size", type=int, default=None, help="placed image side (default: whole canvas)"

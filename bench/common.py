@@ -55,6 +55,22 @@ def hyperparameters(args: argparse.Namespace, *, epochs: int) -> dict[str, objec
     return spec
 
 
+def add_data_flags(parser: argparse.ArgumentParser, *, test_per_class: int | None) -> None:
+    """Add --backbone, --dataset, --per-class, --test-per-class and --val-fraction."""
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--dataset", default="mnist_5k")
+    parser.add_argument(
+        "--per-class", type=int, default=None, help="training images per class (default: all)"
+    )
+    parser.add_argument(
+        "--test-per-class",
+        type=int,
+        default=test_per_class,
+        help=f"test images per class (default: {test_per_class or 'all'})",
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+
+
 def dataset_spec(args: argparse.Namespace) -> dict[str, object]:
     """The job spec's dataset from --dataset, --per-class, --test-per-class, --val-fraction."""
     return {

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from common import (
+    add_data_flags,
     add_training_flags,
     dataset_spec,
     describe_device,
@@ -49,15 +50,7 @@ GOAL_NAIVE_RATIO = 8.0
 def parse_args() -> argparse.Namespace:
     """Command-line flags; the defaults are the full-size benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--dataset", default="mnist_5k")
-    parser.add_argument(
-        "--per-class", type=int, default=None, help="training images per class (default: all)"
-    )
-    parser.add_argument(
-        "--test-per-class", type=int, default=None, help="test images per class (default: all)"
-    )
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    add_data_flags(parser, test_per_class=None)
     parser.add_argument("--size", type=int, default=224, help="input side in pixels")
     parser.add_argument("--epochs", type=int, default=10)
     add_training_flags(parser)
