@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from db.models import Owner
-from db.owners import hash_key, owner_for_key
+from db.owners import KEY_TTL_S, hash_key, owner_for_key
 from db.session import session_scope
 from db.settings import Settings, get_settings
 
@@ -55,9 +55,7 @@ def _owner(request: Request, settings: SettingsDep) -> Owner:
 
 OwnerDep = Annotated[Owner, Depends(_owner)]
 
-# Key → owner, kept briefly so a busy client costs one lookup per KEY_TTL_S, not per request.
-# A revoked key therefore stops working within KEY_TTL_S.
-KEY_TTL_S = 10.0
+# Key → owner, kept for KEY_TTL_S (db.owners says why).
 _keys: dict[str, tuple[Owner, float]] = {}
 
 

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from db.models import ApiKey, Owner
 
 KEY_PREFIX = "rp_"
+# API processes keep a key's owner this long, so a busy client costs one lookup per KEY_TTL_S,
+# not one per request; a revoked key therefore stops working within KEY_TTL_S.
+KEY_TTL_S = 10.0
 
 
 def hash_key(key: str) -> str:

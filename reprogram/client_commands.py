@@ -520,7 +520,7 @@ def catalog_list(client: Client, *, kind: str, as_json: bool) -> int:
         (e.name, "yes" if e.available_offline else "no", str(e.input_size or "-"), e.description)
         for e in entries
     ]
-    _print_table(("NAME", "OFFLINE", "INPUT", "DESCRIPTION"), rows, empty=f"no {kind}")
+    print_table(("NAME", "OFFLINE", "INPUT", "DESCRIPTION"), rows, empty=f"no {kind}")
     return Exit.OK
 
 
@@ -547,7 +547,7 @@ def _print_listing(
     if as_json:
         _print_json({"data": [_plain(i) for i in taken], "has_more": more})
         return Exit.OK
-    _print_table(headers, [row(i) for i in taken], empty=empty)
+    print_table(headers, [row(i) for i in taken], empty=empty)
     if more:
         print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
     return Exit.OK
@@ -569,7 +569,7 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, empty: str) -> None:
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:
     """An aligned table on stdout (a note on stderr when there are no rows)."""
     if not rows:
         print(f"({empty})", file=sys.stderr)

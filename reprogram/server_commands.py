@@ -44,7 +44,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--owner", help="only this owner's keys")
     listing.set_defaults(handler=keys_list_command)
     revoke = keys_sub.add_parser(
-        "revoke", help="revoke a key by its id or prefix (API processes drop it within 10 s)"
+        "revoke", help="revoke a key by its id or prefix (API processes drop it within seconds)"
     )
     revoke.add_argument("key", metavar="ID_OR_PREFIX", help="key id (key_...) or prefix (rp_...)")
     revoke.set_defaults(handler=keys_revoke_command)
@@ -72,23 +72,18 @@ def keys_create_command(args: argparse.Namespace) -> int:
 def keys_list_command(args: argparse.Namespace) -> int:
     from db.owners import list_keys
     from db.session import session_scope
+    from reprogram.client_commands import print_table
 
     with session_scope() as session:
         rows = [(k.id, o.name, k.prefix + "…", k.created_at.strftime("%Y-%m-%d %H:%M"),
                  "revoked" if k.revoked else "active")
                 for k, o in list_keys(session, owner_name=args.owner)]  # fmt: skip
-    if not rows:
-        print("(no keys)", file=sys.stderr)
-        return 0
-    headers = ("ID", "OWNER", "PREFIX", "CREATED (UTC)", "STATUS")
-    widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
-    for row in (headers, *rows):
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    print_table(("ID", "OWNER", "PREFIX", "CREATED (UTC)", "STATUS"), rows, empty="no keys")
     return 0
 
 
 def keys_revoke_command(args: argparse.Namespace) -> int:
-    from db.owners import find_keys
+    from db.owners import KEY_TTL_S, find_keys
     from db.session import session_scope
 
     with session_scope() as session:
@@ -98,7 +93,8 @@ def keys_revoke_command(args: argparse.Namespace) -> int:
             print(f"error: {problem} '{args.key}' (see 'reprogram keys list')", file=sys.stderr)
             return 1
         found[0].revoked = True
-        print(f"revoked {found[0].id} ({found[0].prefix}…); API processes refuse it within 10 s")
+        print(f"revoked {found[0].id} ({found[0].prefix}…); "
+              f"API processes refuse it within {KEY_TTL_S:g} s")  # fmt: skip
     return 0
 
 
