@@ -6,12 +6,9 @@ docs/screenshots) to refresh the ones in the README.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
+from support.proxy import Proxy, proxy_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -38,58 +36,11 @@ WAIT_MS = 240_000  # a ceiling for jobs on a busy 2-core machine, never a measur
 MORE_POINTS_THAN = "n => document.querySelectorAll('#accuracy-chart circle').length > n"
 
 
-class Relay:
-    """A TCP relay in front of the API whose open connections a test can cut, as a network would."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.open: set[socket.socket] = set()
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:  # closed
-                return
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.open |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        """Reset every open connection (new ones are still accepted)."""
-        with self.lock:
-            ends, self.open = self.open, set()
-        for end in ends:
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
-            end.close()
-
-    def close(self) -> None:
-        self.listener.close()
-        self.cut()
-
-
 @pytest.fixture(scope="module")
-def relay(service: Any) -> Iterator[Relay]:
-    """The way from the browser to the API."""
-    host, port = service.api_url.removeprefix("http://").split(":")
-    relay = Relay((host, int(port)))
-    yield relay
-    relay.close()
+def relay(service: Any) -> Iterator[Proxy]:
+    """The way from the browser to the API, whose open connections a test can cut."""
+    with proxy_for(service.api_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +58,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, relay: Relay) -> Iterator[Any]:
+def page(browser: Any, relay: Proxy) -> Iterator[Any]:
     """A fresh browser tab (its own storage) on the service; fails on any script error."""
     context = browser.new_context(
         base_url=relay.url, viewport={"width": 1280, "height": 900}, device_scale_factor=1
@@ -189,7 +140,7 @@ def test_sign_in_with_a_wrong_key_says_so(page: Any, service: Any) -> None:
 
 
 def test_submit_watch_cancel_and_try_a_model(
-    page: Any, service: Any, relay: Relay, shots: Path, tmp_path: Path
+    page: Any, service: Any, relay: Proxy, shots: Path, tmp_path: Path
 ) -> None:
     _sign_in(page, service.create_key("dash-carol"))
 
@@ -211,7 +162,7 @@ def test_submit_watch_cancel_and_try_a_model(
     page.wait_for_function(MORE_POINTS_THAN, arg=1, timeout=WAIT_MS)  # train and val of epoch 1
     first = _points(page)
     page.wait_for_function(MORE_POINTS_THAN, arg=first, timeout=WAIT_MS)
-    relay.cut()
+    relay.drop()
     page.wait_for_selector("#stream-state[data-state=reconnecting]")
     before = _points(page)
     page.wait_for_selector("#stream-state[data-state=live]")

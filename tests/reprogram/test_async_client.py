@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
-from support.proxy import Proxy
+from support.proxy import proxy_for
 
 from reprogram import AsyncClient, AsyncJob, Event
 from reprogram.errors import InvalidRequest, JobFailed, NotFound
@@ -63,14 +62,13 @@ def test_lifecycle(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-
 
 
 def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ignore[no-untyped-def]
-    address = urlsplit(service.api_url)
     key = service.create_key("async-dropper")
     slow = small_job(name="async-dropped",
                      method={"kind": "adversarial_program", "canvas_size": 32},
                      hyperparameters={"epochs": 5, "batch_size": 16})  # fmt: skip
 
     async def scenario() -> None:
-        with Proxy((address.hostname, address.port)) as proxy:
+        with proxy_for(service.api_url) as proxy:
             async with AsyncClient(proxy.url, key, backoff=0.05) as client:
                 job = await client.jobs.create(slow)
                 seen, cut_at = [], None

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
+from support.proxy import proxy_for
 from support.services import free_port
 
 from reprogram import Client
@@ -108,20 +109,10 @@ def test_connection_errors_are_retried_then_raised() -> None:
         client.jobs.get("job_x")
 
 
-def _proxy(service):  # type: ignore[no-untyped-def]
-    """A cuttable TCP proxy in front of the running API."""
-    from urllib.parse import urlsplit
-
-    from support.proxy import Proxy
-
-    address = urlsplit(service.api_url)
-    return Proxy((address.hostname, address.port))
-
-
 def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ignore[no-untyped-def]
     slow = small_job(name="dropped", method={"kind": "adversarial_program", "canvas_size": 32},
                      hyperparameters={"epochs": 6, "batch_size": 16})  # fmt: skip
-    with _proxy(service) as proxy, Client(proxy.url, service.create_key("dropper"),
+    with proxy_for(service.api_url) as proxy, Client(proxy.url, service.create_key("dropper"),
                                           backoff=0.05) as sdk:  # fmt: skip
         job = sdk.jobs.create(slow)
         seen, cut_at = [], None
@@ -137,7 +128,7 @@ def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ig
 
 
 def test_a_create_whose_answer_was_lost_is_retried_into_one_job(service) -> None:  # type: ignore[no-untyped-def]
-    with _proxy(service) as proxy, Client(proxy.url, service.create_key("lossy"),
+    with proxy_for(service.api_url) as proxy, Client(proxy.url, service.create_key("lossy"),
                                           backoff=0.05) as sdk:  # fmt: skip
         proxy.swallow(1)  # the service creates the job, but its answer never arrives
         job = sdk.jobs.create(small_job(name="lost-answer"))
@@ -151,7 +142,7 @@ def test_an_upload_whose_answer_was_lost_is_not_resent(service, tmp_path: Path) 
         (tmp_path / "set" / label).mkdir(parents=True)
         for i in range(2):
             Image.fromarray(photos.camera()[::32, ::32]).save(tmp_path / "set" / label / f"{i}.png")
-    with _proxy(service) as proxy, Client(proxy.url, service.create_key("uploader"),
+    with proxy_for(service.api_url) as proxy, Client(proxy.url, service.create_key("uploader"),
                                           backoff=0.05) as sdk:  # fmt: skip
         proxy.swallow(1)
         with pytest.raises(ConnectionFailed):

@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import urlsplit
 
 
 class Proxy:
@@ -59,6 +60,12 @@ class Proxy:
                 self._swallow -= swallow
             threading.Thread(target=_pump, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=_pump, args=(upstream, client, swallow), daemon=True).start()
+
+
+def proxy_for(url: str) -> Proxy:
+    """A proxy in front of the service at an http:// URL."""
+    address = urlsplit(url)
+    return Proxy((address.hostname or "127.0.0.1", address.port or 80))
 
 
 def _pump(source: socket.socket, target: socket.socket, swallow: bool) -> None:
