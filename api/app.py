@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from api.serving import ModelCache
 from db import jobs as job_queries
 from db.session import session_scope
 from db.settings import Settings, get_settings
+from services.logs import configure_logging
 
 DESCRIPTION = """
 Repurpose pretrained image classifiers for new tasks without changing their weights.
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app (settings default to the environment's)."""
     global _jobs_collector_registered
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # a host that configured logging keeps its own
+        configure_logging(settings)
     app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.models = ModelCache(

@@ -8,9 +8,38 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import Error
+from db.session import database_unavailable
+from services.logs import log_event
+
 log = logging.getLogger("reprogram.api")
+
+# What each error status means, for the OpenAPI document (every route lists the ones it returns).
+STATUS_DESCRIPTIONS = {
+    400: "Malformed request body (e.g. a broken multipart stream)",
+    401: "Missing, unknown or revoked API key",
+    404: "No such resource for this API key",
+    409: "Conflicts with the resource's state or an earlier request",
+    413: "Request body over the size limit",
+    415: "Unsupported Content-Type",
+    422: "Invalid parameters or body; `field` names the first offending field",
+    503: "Database or broker unreachable; retry after `Retry-After` seconds",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI response entries for error statuses, each with the one error shape."""
+    return {
+        code: {"model": Error, "description": STATUS_DESCRIPTIONS[code]} for code in sorted(codes)
+    }
+
+
+def retry_after(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return str(getattr(settings, "retry_after_s", 5))
 
 
 class ApiError(Exception):
@@ -70,6 +99,22 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            log_event(log, "database unreachable", level=logging.WARNING, method=request.method,
+                      path=request.url.path, error=type(exc).__name__)  # fmt: skip
+            return JSONResponse(
+                body("database_unavailable", "the database is unreachable; retry shortly"),
+                status_code=503, headers={"Retry-After": retry_after(request)},
+            )  # fmt: skip
+        if isinstance(exc, sa_exc.DataError):  # a value the database refuses to store or compare
+            return JSONResponse(
+                body("invalid_request", "a value in the request cannot be stored"), status_code=422
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

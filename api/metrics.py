@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.logs import describe, log_event
+
+log = logging.getLogger("reprogram.api")
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -46,10 +51,13 @@ class JobsByStatus:
     def collect(self):  # type: ignore[no-untyped-def]
         family = GaugeMetricFamily("reprogram_jobs", "Jobs by status.", labels=["status"])
         try:
-            for status, n in self.count().items():
-                family.add_metric([status], n)
-        except Exception:  # an unreachable database must not break the scrape
-            pass
+            counts = self.count()
+        except Exception as exc:  # an unreachable database must not break the whole scrape
+            log_event(log, "jobs gauge left out of the scrape", level=logging.WARNING,
+                      error=describe(exc))  # fmt: skip
+            counts = {}
+        for status, n in counts.items():
+            family.add_metric([status], n)
         yield family
 
 

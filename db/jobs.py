@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Event, Job, utcnow
+from db.models import Event, Job, is_id, utcnow
 from db.paging import page
 
 QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
@@ -25,22 +25,33 @@ def create_job(
     *,
     owner_id: str,
     spec: dict[str, Any],
+    queue: str | None = None,
+    redispatch_after: timedelta = timedelta(minutes=1),
     idempotency_key: str | None = None,
 ) -> tuple[Job, bool]:
-    """A new queued job, or the owner's earlier job with the same idempotency key; (job, created)."""
+    """A new queued job, or the owner's earlier job with the same idempotency key; (job, created).
+
+    The new job counts as sent to `queue` now; if no worker claims it within redispatch_after,
+    recovery sends it again.
+    """
     if idempotency_key is not None:
         earlier = session.scalar(
             select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key)
         )
         if earlier is not None:
             return earlier, False
+    now = utcnow()
     job = Job(
         owner_id=owner_id,
         name=spec.get("name"),
         spec=spec,
         status=QUEUED,
         idempotency_key=idempotency_key,
-        created_at=utcnow(),
+        created_at=now,
+        queue=queue,
+        dispatched_at=now,
+        dispatches=1,
+        redispatch_at=now + redispatch_after,
     )
     session.add(job)
     session.flush()
@@ -50,10 +61,15 @@ def create_job(
 
 def get_job(session: Session, *, job_id: str, owner_id: str | None = None) -> Job | None:
     """The job, if it exists and (when owner_id is given) belongs to that owner."""
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id) if is_id(job_id) else None
     if job is None or (owner_id is not None and job.owner_id != owner_id):
         return None
     return job
+
+
+def job_status(session: Session, *, job_id: str) -> str | None:
+    """The job's status now (None if there is no such job)."""
+    return session.scalar(select(Job.status).where(Job.id == job_id))
 
 
 def list_jobs(
@@ -127,6 +143,92 @@ def beat(
     )
     status = session.scalar(select(Job.status).where(Job.id == job_id))
     return status, result.rowcount == 1
+
+
+def record_epoch(
+    session: Session,
+    *,
+    job_id: str,
+    worker: str,
+    epoch: int,
+    metrics: dict[str, Any],
+    progress: float,
+) -> bool:
+    """Record an epoch's metrics once, if the job is still this worker's; False if it is not.
+
+    A write retried after a lost connection, or a resumed attempt, finds the epoch recorded.
+    """
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker, Job.status.in_((RUNNING, CANCELLING)))
+        .values(heartbeat_at=utcnow(), progress=progress, epoch=epoch)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    recorded = session.scalar(
+        select(Event.id).where(Event.job_id == job_id, Event.type == "epoch", Event.epoch == epoch)
+    )
+    if recorded is None:
+        add_event(session, job_id=job_id, type="epoch", epoch=epoch, metrics=metrics)
+    return True
+
+
+def hand_back(
+    session: Session, *, job_id: str, worker: str, reason: str, redispatch_after: timedelta
+) -> bool:
+    """Put this worker's running job back in the queue (the worker is stopping); False if not ours."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker, Job.status == RUNNING)
+        .values(
+            status=QUEUED,
+            worker=None,
+            heartbeat_at=None,
+            dispatched_at=now,
+            dispatches=Job.dispatches + 1,
+            redispatch_at=now + redispatch_after,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    add_event(session, job_id=job_id, type="status", message=f"{QUEUED}: {reason}")
+    return True
+
+
+def due_for_dispatch(
+    session: Session, *, quiet_for: timedelta, stale_after: timedelta, limit: int = 200
+) -> list[Job]:
+    """Jobs the broker may have lost, locked until commit (a concurrent scan skips them).
+
+    Queued jobs last sent longer than quiet_for ago, and running or cancelling jobs whose worker
+    has been silent longer than stale_after; the caller decides which to send again.
+    """
+    now = utcnow()
+    query = (
+        select(Job)
+        .where(
+            or_(
+                (Job.status == QUEUED)
+                & or_(Job.dispatched_at.is_(None), Job.dispatched_at < now - quiet_for),
+                Job.status.in_((RUNNING, CANCELLING)) & (Job.heartbeat_at < now - stale_after),
+            )
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def mark_dispatched(session: Session, *, job: Job, redispatch_after: timedelta) -> None:
+    """Record that the job was just sent again, and when to send it next if still unclaimed."""
+    now = utcnow()
+    job.dispatched_at, job.dispatches = now, job.dispatches + 1
+    job.redispatch_at = now + redispatch_after
+    session.flush()
 
 
 def add_event(

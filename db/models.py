@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -20,8 +21,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_id(value: str) -> bool:
+    """Whether value has the shape of an id; nothing else can name a row (or is safe to query)."""
+    return _ID.fullmatch(value) is not None
 
 
 def new_id(prefix: str) -> str:
@@ -97,11 +106,28 @@ class Job(Base):
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_id: Mapped[str | None] = mapped_column(String(40))
+    # The broker only wakes workers: these say where and when the job was last sent, and when
+    # recovery sends it again if nobody has claimed it by then (services.recovery).
+    queue: Mapped[str | None] = mapped_column(String(200))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispatches: Mapped[int] = mapped_column(Integer, default=0)
+    redispatch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class Event(Base):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_job_id_id", "job_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_job_id_id", "job_id", "id"),
+        # An epoch is recorded once, however often a job is resumed or a write is retried.
+        Index(
+            "uq_events_job_epoch",
+            "job_id",
+            "epoch",
+            unique=True,
+            postgresql_where=text("type = 'epoch'"),
+            sqlite_where=text("type = 'epoch'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from db.models import Blob, Dataset, Model
+from db.models import Blob, Dataset, Model, is_id
 from db.paging import page
 
 
 def get_owned(session: Session, model: Any, *, id: str, owner_id: str) -> Any | None:
     """A row of `model` by id if the owner owns it (another owner's row reads as missing)."""
-    row = session.get(model, id)
+    row = session.get(model, id) if is_id(id) else None
     return row if row is not None and row.owner_id == owner_id else None
 
 

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, NullPool, create_engine, event
+from sqlalchemy import Engine, NullPool, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.settings import get_settings
 
+T = TypeVar("T")
 
-def make_engine(url: str, *, pooled: bool = True) -> Engine:
-    """An engine for url; SQLite gets WAL and a busy timeout so the API and worker can share it."""
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether an exception means the database can't be reached now (worth a retry), not a bug."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # OperationalError: refused, dropped or timed-out connections (and SQLite's "locked");
+    # InterfaceError: a connection closed under us; TimeoutError: no pooled connection in time.
+    return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
+
+
+def make_engine(url: str, *, pooled: bool = True, timeout_s: float | None = None) -> Engine:
+    """An engine for url; SQLite gets WAL and a busy timeout so the API and worker can share it.
+
+    A Postgres that is down or unreachable fails a connection attempt within timeout_s instead of
+    hanging, so callers can answer 503 or retry.
+    """
+    timeout = timeout_s if timeout_s is not None else get_settings().db_timeout_s
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": 10, "max_overflow": 30} if pooled else {"poolclass": NullPool}
@@ -31,9 +49,13 @@ def make_engine(url: str, *, pooled: bool = True) -> Engine:
             cursor.close()
 
         return engine
+    connect = {"connect_timeout": max(1, round(timeout))} if url.startswith("postgresql") else {}
     if not pooled:
-        return create_engine(url, poolclass=NullPool)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, poolclass=NullPool, connect_args=connect)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=timeout,
+        connect_args=connect,
+    )  # fmt: skip
 
 
 @cache
@@ -59,3 +81,31 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def run_transaction(
+    action: Callable[[Session], T],
+    *,
+    url: str | None = None,
+    patience_s: float = 0.0,
+    on_wait: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Run action(session) in one transaction, retrying it while the database is unreachable.
+
+    Retries stop after patience_s and re-raise; errors that are not about reaching the database
+    are raised at once. on_wait is called (once) when the first retry starts.
+    """
+    deadline = time.monotonic() + patience_s
+    delay, waited = 0.25, False
+    while True:
+        try:
+            with session_scope(url) as session:
+                return action(session)
+        except Exception as error:
+            if not database_unavailable(error) or time.monotonic() + delay > deadline:
+                raise
+            if not waited and on_wait is not None:
+                on_wait(error)
+            waited = True
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)

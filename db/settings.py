@@ -34,8 +34,38 @@ class Settings(BaseSettings):
     max_predict_images: int = 64
     job_time_limit_s: int = 24 * 3600
     heartbeat_timeout_s: float = Field(
-        default=120.0, description="A running job whose worker is silent this long is resumed."
+        default=120.0,
+        gt=0,
+        description="A running job whose worker is silent this long is resumed.",
     )
+    requeue_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A queued job no worker has claimed this long is sent to the broker again "
+        "(then at doubling intervals, up to requeue_max_s); at once if the broker's queue is empty.",
+    )
+    requeue_max_s: float = Field(default=900.0, gt=0)
+    stop_grace_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="After SIGTERM a worker checkpoints its job at the next step and hands it back; "
+        "a step that takes longer than this is abandoned to the last checkpoint.",
+    )
+    db_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Connecting to, or waiting for a connection of, the database.",
+    )
+    outage_tolerance_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a worker waits out a lost database before giving up on a write.",
+    )
+    retry_after_s: int = Field(
+        default=5, ge=1, description="Retry-After of a 503 when the database or broker is down."
+    )
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     predict_max_batch: int = 64
     predict_max_wait_ms: float = 5.0
     model_cache_size: int = 64
@@ -52,7 +82,7 @@ class Settings(BaseSettings):
 
     @property
     def celery_broker_url(self) -> str:
-        return self.broker_url or "filesystem://"
+        return self.broker_url or "filesystem://localhost/"
 
     @property
     def embedded_broker_dir(self) -> Path:

@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Open requests (live event streams, above all) get this long to finish when the API stops.
+GRACEFUL_S = 5
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register the service commands."""
@@ -27,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     worker = sub.add_parser("worker", help="run a job worker (one per GPU)")
     worker.add_argument("--hostname", help="Celery node name, e.g. gpu0@%%h")
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--loglevel", help="default: $REPROGRAM_LOG_LEVEL or INFO")
     worker.set_defaults(handler=worker_command)
 
     db = sub.add_parser("db", help="database schema")
@@ -103,7 +106,7 @@ def api_command(args: argparse.Namespace) -> int:
 
     uvicorn.run(
         "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        proxy_headers=True,
+        proxy_headers=True, timeout_graceful_shutdown=GRACEFUL_S,
     )  # fmt: skip
     return 0
 
@@ -143,6 +146,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """API and one worker process on SQLite and a filesystem broker under the data directory."""
     import uvicorn
@@ -166,12 +173,19 @@ def serve_command(args: argparse.Namespace) -> int:
         f"Try:  curl -H 'Authorization: Bearer {key}' {url}/v1/backbones\n",
         flush=True,
     )
+    # uvicorn re-raises the SIGTERM it stopped on; as an exception it lets `finally` stop the worker.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port)
+        uvicorn.run(
+            "api.app:create_app", factory=True, host=args.host, port=args.port,
+            timeout_graceful_shutdown=GRACEFUL_S,
+        )  # fmt: skip
     finally:
+        # The worker checkpoints its job at the next step, hands it back and exits; past its own
+        # stop grace it exits anyway, so this wait is only a backstop.
         worker.send_signal(signal.SIGTERM)
         try:
-            worker.wait(timeout=30)
+            worker.wait(timeout=settings.stop_grace_s + 15)
         except subprocess.TimeoutExpired:
             worker.kill()
     return 0

@@ -36,4 +36,12 @@ class InvalidInputError(ReprogramError, ValueError):
 
 
 class Cancelled(Exception):
-    """Raised inside the training loop when the caller asked it to stop."""
+    """Raised inside the training loop when the caller asked it to stop.
+
+    `epoch` and `step` say where, when the loop saved a checkpoint there (1-based epoch, steps
+    done in it).
+    """
+
+    def __init__(self, message: str, *, epoch: int | None = None, step: int | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.step = epoch, step

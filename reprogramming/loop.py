@@ -130,6 +130,7 @@ def _learned_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -153,17 +154,22 @@ def fit(
     optimizer = make_optimizer(params, hp)
     history: list[dict[str, Any]] = []
     start_epoch, elapsed_before = 0, 0.0
+    partial: dict[str, Any] | None = None  # where a checkpoint taken mid-epoch left off
     checkpoint = checkpoint_dir / CHECKPOINT if checkpoint_dir else None
     if resume and checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         module.load_state_dict(saved["model"], strict=False)
         optimizer.load_state_dict(saved["optimizer"])
         history, start_epoch = list(saved["history"]), int(saved["epoch"])
-        elapsed_before = float(history[-1]["elapsed_s"]) if history else 0.0
+        elapsed_before = float(saved.get("elapsed_s", history[-1]["elapsed_s"] if history else 0))
+        if "rng" in saved:
+            torch.set_rng_state(saved["rng"])
+        partial = saved.get("partial")
     started = time.perf_counter()
 
     for epoch in range(start_epoch, hp.epochs):
-        if stage.before_epoch is not None:
+        resumed, partial = partial, None
+        if stage.before_epoch is not None and resumed is None:  # a resumed epoch already had it
             stage.before_epoch(epoch)
         module.train()
         # Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
@@ -172,10 +178,34 @@ def fit(
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=stage.device)
         correct = torch.zeros((), dtype=torch.int64, device=stage.device)
+        done = 0
+        if resumed is not None:
+            done = int(resumed["step"])
+            loss_sum += resumed["loss_sum"].to(stage.device)
+            correct += resumed["correct"].to(stage.device)
+            epoch_start -= float(resumed["train_s"])
         batches = _batches(len(train), hp.batch_size, order)
         for step, index in enumerate(batches, start=1):
+            if step <= done:
+                continue
             if should_stop is not None and should_stop():
-                raise Cancelled(f"cancelled during epoch {epoch + 1}")
+                saved_at: dict[str, int] = {}
+                if checkpoint is not None and step > 1:
+                    # Stopped mid-epoch (a worker shutting down): keep the steps already taken.
+                    _save_checkpoint(checkpoint, {
+                        "epoch": epoch,
+                        "model": _learned_state(module),
+                        "optimizer": optimizer.state_dict(),
+                        "history": history,
+                        "rng": torch.get_rng_state(),
+                        "elapsed_s": elapsed_before + time.perf_counter() - started,
+                        "partial": {"step": step - 1, "loss_sum": loss_sum.detach().cpu(),
+                                    "correct": correct.cpu(),
+                                    "train_s": time.perf_counter() - epoch_start},
+                    })  # fmt: skip
+                    saved_at = {"epoch": epoch + 1, "step": step - 1}
+                raise Cancelled(f"stopped during epoch {epoch + 1}, after step {step - 1}",
+                                **saved_at)  # fmt: skip
             x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
             y = train.labels[index.to(train.labels.device)].to(stage.device, non_blocking=True)
             with autocast(stage.device, stage.bf16):
@@ -206,7 +236,6 @@ def fit(
         }
         history.append(metrics)
         if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _save_checkpoint(
                 checkpoint,
                 {
@@ -214,6 +243,8 @@ def fit(
                     "model": _learned_state(module),
                     "optimizer": optimizer.state_dict(),
                     "history": history,
+                    "rng": torch.get_rng_state(),
+                    "elapsed_s": metrics["elapsed_s"],
                 },
             )
         if on_epoch is not None:

@@ -15,7 +15,12 @@ Region = Literal["border", "full"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON true is not the integer 1, nor "10" the number 10.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Seeds feed torch's 64-bit generators (times a stride); keep them well inside that range.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
 
 class BackboneSpec(_Strict):
@@ -93,7 +98,7 @@ class DatasetSpec(_Strict):
         le=1024,
         description="Side of the stored square image for datasets whose images vary in size.",
     )
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> DatasetSpec:
@@ -154,7 +159,7 @@ class AdversarialProgramSpec(_Strict):
     scale: float | None = Field(
         default=None, gt=0.0, le=1.0, description="image_size as a fraction of canvas_size."
     )
-    l2: float = Field(default=0.0, ge=0.0, description="λ of the λ‖W‖² penalty.")
+    l2: float = Field(default=0.0, ge=0.0, le=1000.0, description="λ of the λ‖W‖² penalty.")
 
     @model_validator(mode="after")
     def _size_or_scale(self) -> AdversarialProgramSpec:
@@ -217,9 +222,9 @@ class Hyperparameters(_Strict):
         description="Default: the thesis's 1e-3; 0.01 for adversarial_program, whose program "
         "starts at zero and needs larger steps (see docs/results.md).",
     )
-    weight_decay: float = Field(default=0.0, ge=0.0)
+    weight_decay: float = Field(default=0.0, ge=0.0, le=10.0)
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="SGD only.")
-    seed: int = 0
+    seed: Seed = 0
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description="'auto': bf16 autocast on CUDA and for frozen-backbone inference on CPUs "

@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import setup_logging, worker_ready, worker_shutdown, worker_shutting_down
 
 from db.settings import celery_config, get_settings
+from services.logs import configure_logging, log_event, quiet_celery_warnings
 
+quiet_celery_warnings()
 app = Celery("reprogram")
 app.conf.update(celery_config(get_settings()))
 app.conf.update(include=["worker.tasks"])
+log = logging.getLogger("reprogram.worker")
+
+
+@setup_logging.connect
+def _logging(loglevel: str | int | None = None, **_: Any) -> None:
+    configure_logging(get_settings(), level=loglevel)  # ours, instead of Celery's
 
 
 @worker_ready.connect
-def _start_recovery(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
-    from worker.recovery import start_recovery_thread
+def _ready(sender: Any, **_: Any) -> None:
+    from services.recovery import start_recovery_thread
 
-    start_recovery_thread()
+    settings = get_settings()
+    start_recovery_thread(settings)
+    log_event(log, "worker ready", hostname=getattr(sender, "hostname", None),
+              queue=settings.queue)  # fmt: skip
+
+
+@worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    from worker.lifecycle import on_shutting_down
+
+    on_shutting_down(get_settings())
 
 
 @worker_shutdown.connect
-def _stop_recovery(sender, **_: object) -> None:  # type: ignore[no-untyped-def]
-    from worker.recovery import stop_recovery_thread
+def _stopped(**_: Any) -> None:
+    from services.recovery import stop_recovery_thread
 
     stop_recovery_thread()
+    log_event(log, "worker stopped")
 
 
-def run_worker(*, hostname: str | None = None, loglevel: str = "INFO") -> None:
+def run_worker(*, hostname: str | None = None, loglevel: str | None = None) -> None:
     """Start a worker process: solo pool, one job at a time, on the service's queue."""
     settings = get_settings()
-    argv = ["worker", "--pool=solo", "--concurrency=1", f"--queues={settings.queue}"]
-    argv += [f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    level = (loglevel or settings.log_level).upper()
+    argv = ["--quiet", "worker", "--pool=solo", "--concurrency=1", f"--queues={settings.queue}"]
+    argv += [f"--loglevel={level}", "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)

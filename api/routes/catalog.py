@@ -8,11 +8,11 @@ from fastapi import APIRouter
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep
-from api.errors import not_found
+from api.errors import not_found, responses
 from db import resources
 from db.models import Dataset
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=responses(401, 503))
 
 
 @cache
@@ -62,7 +62,7 @@ def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
     return schemas.Catalog(data=builtin + uploaded)
 
 
-@router.get("/datasets/{dataset_id}", response_model=schemas.Dataset)
+@router.get("/datasets/{dataset_id}", response_model=schemas.Dataset, responses=responses(404))
 def get_dataset(dataset_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Dataset:
     """One uploaded dataset."""
     dataset = resources.get_owned(session, Dataset, id=dataset_id, owner_id=owner.id)

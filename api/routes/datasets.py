@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from api.uploads import read_multipart
 from db.models import Dataset, new_id
 from reprogramming.hashing import file_sha256
@@ -33,11 +33,16 @@ def _validate(archive: Path) -> tuple[list[str], int]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _printable(name: str) -> str:
+    """A file name fit to store and show: no control characters, at most 200 characters."""
+    return "".join(ch for ch in name if ch.isprintable())[:200]
+
+
 @router.post(
     "",
     status_code=201,
     response_model=schemas.Dataset,
-    responses={413: {"model": schemas.Error}, 422: {"model": schemas.Error}},
+    responses=responses(400, 401, 413, 415, 422, 503),
 )
 async def upload_dataset(
     request: Request, owner: OwnerDep, session: SessionDep, settings: SettingsDep
@@ -81,7 +86,7 @@ async def upload_dataset(
     dataset = Dataset(
         id=dataset_id,
         owner_id=owner.id,
-        name=(upload.filename or "upload")[:200],
+        name=_printable(upload.filename or "") or "upload",
         path=str(archive),
         classes=classes,
         num_images=count,

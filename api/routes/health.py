@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import anyio
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api import schemas
-from api.deps import SessionDep, SettingsDep
+from api.deps import SettingsDep
 from api.metrics import REGISTRY
-from api.queue import broker_reachable
+from db.session import get_engine
+from db.settings import Settings
+from services.dispatch import broker_problem
+from services.logs import describe
 
 router = APIRouter(tags=["health"])
 
@@ -20,19 +26,37 @@ def healthz() -> schemas.Health:
     return schemas.Health(status="ok")
 
 
-@router.get("/readyz", response_model=schemas.Health, responses={503: {"model": schemas.Health}})
-def readyz(session: SessionDep, settings: SettingsDep, response: Response) -> schemas.Health:
-    """The database and the broker are reachable."""
-    checks = {}
+def _database_problem(settings: Settings) -> str | None:
+    """Why the database can't be reached, or None when it answers."""
     try:
-        session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+        with get_engine(settings.sqlalchemy_url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
     except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-    checks["broker"] = "ok" if broker_reachable(settings) else "unreachable"
-    ready = all(v == "ok" for v in checks.values())
+        return describe(exc)
+
+
+@router.get(
+    "/readyz",
+    response_model=schemas.Health,
+    responses={503: {"model": schemas.Health, "description": "The database or broker is down"}},
+)
+async def readyz(settings: SettingsDep, response: Response) -> schemas.Health:
+    """Whether the database and the broker are reachable (each check takes a few seconds at most)."""
+    problems: dict[str, str | None] = {}
+
+    async def check(name: str, probe: Callable[[Settings], str | None]) -> None:
+        problems[name] = await anyio.to_thread.run_sync(probe, settings)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(check, "database", _database_problem)
+        group.start_soon(check, "broker", broker_problem)
+    checks = {name: "ok" if problems[name] is None else f"unreachable: {problems[name]}"
+              for name in ("database", "broker")}  # fmt: skip
+    ready = all(value == "ok" for value in checks.values())
     if not ready:
         response.status_code = 503
+        response.headers["Retry-After"] = str(settings.retry_after_s)
     return schemas.Health(status="ok" if ready else "unavailable", checks=checks)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,23 +14,25 @@ from fastapi.responses import StreamingResponse
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import ApiError, not_found
-from api.queue import enqueue_job
+from api.errors import ApiError, not_found, responses
 from api.validation import check_references
 from db import jobs, notify
-from db.session import session_scope
+from db.session import database_unavailable, session_scope
 from reprogramming.spec import JobSpec
+from services.dispatch import send_job
+from services.recovery import redispatch_delay
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-ERRORS = {401: {"model": schemas.Error}, 404: {"model": schemas.Error}}
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=responses(401, 422, 503))
+# Event ids are 64-bit database keys; anything larger can't name one.
+EventId = Annotated[int, Query(ge=0, le=2**63 - 1, description="only events with a larger id")]
 
 
 @router.post(
     "",
     status_code=201,
     response_model=schemas.Job,
-    responses={**ERRORS, 200: {"model": schemas.Job, "description": "replayed idempotent request"},
-               409: {"model": schemas.Error}, 422: {"model": schemas.Error}},
+    responses={200: {"model": schemas.Job, "description": "replayed idempotent request"},
+               **responses(409)},
 )  # fmt: skip
 def create_job(
     spec: JobSpec,
@@ -43,8 +46,9 @@ def create_job(
     check_references(session, spec=spec, owner_id=owner.id)
     body = spec.model_dump(mode="json", exclude_none=True)
     job, created = jobs.create_job(
-        session, owner_id=owner.id, spec=body, idempotency_key=idempotency_key
-    )
+        session, owner_id=owner.id, spec=body, queue=settings.queue,
+        redispatch_after=redispatch_delay(settings, dispatches=1), idempotency_key=idempotency_key,
+    )  # fmt: skip
     if not created:
         if job.spec != body:
             raise ApiError(
@@ -54,11 +58,12 @@ def create_job(
         response.status_code = 200
         return schemas.Job.model_validate(job)
     session.commit()  # the worker must find the row the moment the message arrives
-    enqueue_job(settings, job.id)
+    # Accepted either way: if the broker is down, recovery sends the job when it is back.
+    send_job(settings, job_id=job.id, queue=job.queue)
     return schemas.Job.model_validate(job)
 
 
-@router.get("", response_model=schemas.Page[schemas.Job], responses=ERRORS)
+@router.get("", response_model=schemas.Page[schemas.Job])
 def list_jobs(
     owner: OwnerDep,
     session: SessionDep,
@@ -79,7 +84,7 @@ def list_jobs(
     return schemas.page_of(schemas.Job, rows, next_cursor)
 
 
-@router.get("/{job_id}", response_model=schemas.Job, responses=ERRORS)
+@router.get("/{job_id}", response_model=schemas.Job, responses=responses(404))
 def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
     """One job."""
     job = jobs.get_job(session, job_id=job_id, owner_id=owner.id)
@@ -91,7 +96,7 @@ def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
 @router.post(
     "/{job_id}/cancel",
     response_model=schemas.Job,
-    responses={**ERRORS, 409: {"model": schemas.Error}},
+    responses=responses(404, 409),
 )
 def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
     """Cancel a queued job now, or ask a running one to stop within a training step."""
@@ -103,12 +108,12 @@ def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job
     return schemas.Job.model_validate(jobs.request_cancel(session, job=job))
 
 
-@router.get("/{job_id}/events", response_model=schemas.EventList, responses=ERRORS)
+@router.get("/{job_id}/events", response_model=schemas.EventList, responses=responses(404))
 def list_events(
     job_id: str,
     owner: OwnerDep,
     session: SessionDep,
-    after: Annotated[int | None, Query(description="only events with a larger id")] = None,
+    after: EventId | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> schemas.EventList:
     """A job's events in order: epoch metrics, log lines and status changes."""
@@ -124,11 +129,19 @@ def list_events(
     )
 
 
-def _poll(job_id: str, after: int | None, url: str) -> tuple[list[schemas.Event], str | None]:
-    with session_scope(url) as session:
-        rows = jobs.list_events(session, job_id=job_id, after=after, limit=500)
-        job = jobs.get_job(session, job_id=job_id)
-        return [schemas.Event.model_validate(r) for r in rows], job.status if job else None
+def _poll(
+    job_id: str, after: int | None, url: str
+) -> tuple[list[schemas.Event], str | None] | None:
+    """New events and the job's status; None while the database is unreachable."""
+    try:
+        with session_scope(url) as session:
+            rows = jobs.list_events(session, job_id=job_id, after=after, limit=500)
+            status = jobs.job_status(session, job_id=job_id)
+            return [schemas.Event.model_validate(r) for r in rows], status
+    except Exception as exc:
+        if database_unavailable(exc):  # the stream waits it out; the client sees keep-alives
+            return None
+        raise
 
 
 async def _wait(pubsub: Any, interval: float) -> None:
@@ -148,7 +161,7 @@ def _sse(event: schemas.Event) -> str:
 
 @router.get(
     "/{job_id}/events/stream",
-    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **responses(404)},
     response_class=StreamingResponse,
 )
 def stream_events(
@@ -156,7 +169,7 @@ def stream_events(
     request: Request,
     owner: OwnerDep,
     settings: SettingsDep,
-    after: Annotated[int | None, Query()] = None,
+    after: EventId | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events: replays from Last-Event-ID (or ?after=), then tails until the job ends."""
@@ -164,8 +177,8 @@ def stream_events(
         if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
             raise not_found("job", job_id)
     start = after
-    if last_event_id and last_event_id.strip().isdigit():
-        start = int(last_event_id)
+    if last_event_id and re.fullmatch(r"\s*[0-9]{1,19}\s*", last_event_id):  # else from ?after=
+        start = min(int(last_event_id), 2**63 - 1)
     url = settings.sqlalchemy_url
 
     async def events() -> AsyncIterator[str]:
@@ -176,7 +189,8 @@ def stream_events(
             # safety net); without them, every quarter second.
             interval = 2.0 if pubsub is not None else 0.25
             while True:
-                rows, status = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
+                polled = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
+                rows, status = polled if polled is not None else ([], None)
                 for event in rows:
                     cursor = event.id
                     yield _sse(event)

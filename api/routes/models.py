@@ -15,15 +15,14 @@ from pydantic import ValidationError
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError, not_found, responses
 from api.uploads import memory_sink, read_multipart
 from db import resources
 from db.models import Model
 from db.session import session_scope
 from db.storage import ARTIFACT_FILES, get_store, model_directory
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
-ERRORS = {401: {"model": schemas.Error}, 404: {"model": schemas.Error}}
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=responses(401, 422, 503))
 
 
 def _owned(session: Any, model_id: str, owner_id: str) -> Model:
@@ -33,7 +32,7 @@ def _owned(session: Any, model_id: str, owner_id: str) -> Model:
     return model
 
 
-@router.get("", response_model=schemas.Page[schemas.Model], responses=ERRORS)
+@router.get("", response_model=schemas.Page[schemas.Model])
 def list_models(
     owner: OwnerDep,
     session: SessionDep,
@@ -47,7 +46,7 @@ def list_models(
     return schemas.page_of(schemas.Model, rows, next_cursor)
 
 
-@router.get("/{model_id}", response_model=schemas.Model, responses=ERRORS)
+@router.get("/{model_id}", response_model=schemas.Model, responses=responses(404))
 def get_model(model_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Model:
     """One model: labels, metrics (with test_accuracy), backbone."""
     return schemas.Model.model_validate(_owned(session, model_id, owner.id))
@@ -55,7 +54,7 @@ def get_model(model_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Mo
 
 @router.get(
     "/{model_id}/artifact",
-    responses={**ERRORS, 200: {"content": {"application/zip": {}, "application/json": {}}}},
+    responses={200: {"content": {"application/zip": {}, "application/json": {}}}, **responses(404)},
     response_class=Response,
 )
 def download_artifact(
@@ -116,7 +115,7 @@ def _decode_b64(text: str, index: int) -> bytes:
 @router.post(
     "/{model_id}/predict",
     response_model=schemas.PredictResponse,
-    responses={**ERRORS, 413: {"model": schemas.Error}, 422: {"model": schemas.Error}},
+    responses=responses(400, 404, 413, 415),
     openapi_extra={
         "requestBody": {
             "content": {

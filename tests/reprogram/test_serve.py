@@ -74,3 +74,70 @@ def _state(pid: str) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return "Z"
+
+
+def test_stopping_serve_hands_its_running_job_back_within_seconds(tmp_path: Path) -> None:
+    """SIGTERM to `serve` mid-job: its worker checkpoints at the next step and hands the job back,
+    both processes are gone within seconds, and the next `serve` finishes the job from there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPROGRAM_")}
+    env |= {"HOME": str(tmp_path / "home"), "REPROGRAM_HEARTBEAT_TIMEOUT_S": "30"}
+    # Minutes of work uninterrupted: 12 epochs of an adversarial program, 8 images a step.
+    spec = small_job(
+        method={"kind": "adversarial_program", "canvas_size": 32},
+        dataset={"name": "mnist_5k", "max_per_class": 50, "test_max_per_class": 5},
+        hyperparameters={"epochs": 12, "batch_size": 8},
+    )
+    server, url, key = _serve(env, tmp_path / "serve-1.log")
+    try:
+        with Api(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+            job = api.post("/v1/jobs", json=spec).json()
+            api.wait_for_event(job["id"], lambda e: e["type"] == "epoch" and e["epoch"] == 1)
+            time.sleep(1.0)  # into epoch 2
+            [worker] = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            stopped_at = time.monotonic()
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(60)
+            while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
+                assert time.monotonic() - stopped_at < 20, "the worker outlived `serve` by 20 s"
+                time.sleep(0.1)
+            assert time.monotonic() - stopped_at < 20
+    finally:
+        _stop(server)
+
+    server, url, key = _serve(env, tmp_path / "serve-2.log")
+    try:
+        with Api(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+            events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+            handed = [e["message"] for e in events if (e["message"] or "").startswith("queued: ")]
+            assert handed and "resumes at epoch 2, step" in handed[0], handed
+            done = api.wait(job["id"], timeout=900)
+            assert done["status"] == "succeeded", done["error"]
+            assert done["attempt"] == 2
+            events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+            assert [e["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 13))
+    finally:
+        _stop(server)
+
+
+def _serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A running `reprogram serve` (its own session), its URL and its API key."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reprogram.cli", "serve", "--port", str(port)],
+        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz", process=server, log=log)
+    key = next(line.split()[-1] for line in log.read_text().splitlines()
+               if line.startswith("API key:"))  # fmt: skip
+    return server, url, key
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(60)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)

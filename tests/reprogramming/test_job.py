@@ -148,8 +148,15 @@ def test_cancel_is_honoured_within_one_step() -> None:
     assert len(steps) == 4
 
 
-@pytest.mark.parametrize("mapping", ["iterative", "learned"])
-def test_resume_ends_where_an_uninterrupted_run_would(tmp_path: Path, mapping: str) -> None:
+@pytest.mark.parametrize(
+    ("mapping", "cut"),
+    [("iterative", 8 + 3), ("learned", 8 + 3), ("learned", 8 + 1)],
+    ids=["iterative-mid-epoch", "learned-mid-epoch", "learned-epoch-boundary"],
+)
+def test_resume_ends_where_an_uninterrupted_run_would(
+    tmp_path: Path, mapping: str, cut: int
+) -> None:
+    """Stopped at a step (a worker shutting down), a run resumes from that very step."""
     spec = job(
         {"kind": "adversarial_program", "canvas_size": 32, "label_mapping": mapping},
         dataset={"name": "mnist_5k", "max_per_class": 12, "test_max_per_class": 5},
@@ -160,14 +167,21 @@ def test_resume_ends_where_an_uninterrupted_run_would(tmp_path: Path, mapping: s
 
     def stop_in_epoch_two() -> bool:  # 120 images / 16 = 8 steps an epoch
         calls.append(1)
-        return len(calls) == 8 + 3
+        return len(calls) == cut
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stopped:
         run_job(spec, checkpoint_dir=tmp_path / "cut", should_stop=stop_in_epoch_two)
+    if cut > 8 + 1:  # mid-epoch: the steps already taken were checkpointed
+        assert (stopped.value.epoch, stopped.value.step) == (2, cut - 8 - 1)
+    else:  # at the epoch's first step: nothing new to keep; epoch 1's checkpoint stands
+        assert stopped.value.step is None
     resumed = run_job(spec, checkpoint_dir=tmp_path / "cut", resume=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     for key, value in whole.model.learned_state().items():
         assert torch.equal(value, resumed.model.learned_state()[key]), key
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        for metric in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert a[metric] == b[metric], (a["epoch"], metric)
     assert resumed.metrics["test_accuracy"] == whole.metrics["test_accuracy"]
 
 

@@ -183,7 +183,7 @@ class Service:
         )
         deadline = time.monotonic() + 120
         log = self.logs[-1]
-        while b" ready." not in log.read_bytes():
+        while b"worker ready" not in log.read_bytes():
             if self.worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)

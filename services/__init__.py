@@ -1,0 +1,1 @@
+"""What the service does, between the edges (API routes, worker tasks) and the database."""

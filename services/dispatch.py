@@ -1,0 +1,75 @@
+"""Waking workers: the one task name, and the one way a job is sent to the broker.
+
+The database is the truth; a message only says "job X may be ready". Sending never raises: a
+broker that cannot be reached is logged, and recovery (services.recovery) sends the job later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import Celery
+from kombu.exceptions import ChannelError
+
+from db.settings import Settings, celery_config
+from services.logs import describe, log_event
+
+RUN_JOB = "reprogram.run_job"
+# Sends give up quickly: a request must not hang on a broker that is down, and nothing is lost.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+log = logging.getLogger("reprogram.dispatch")
+_clients: dict[tuple[str, str, str], Celery] = {}
+_lock = threading.Lock()
+
+
+def celery_client(settings: Settings) -> Celery:
+    """A Celery client for the settings' broker (one per broker, reused)."""
+    key = (settings.celery_broker_url, str(settings.data_dir), settings.queue)
+    with _lock:
+        if key not in _clients:
+            client = Celery("reprogram-client")
+            client.conf.update(celery_config(settings))
+            _clients[key] = client
+        return _clients[key]
+
+
+def send_job(settings: Settings, *, job_id: str, queue: str | None = None) -> bool:
+    """Wake a worker for a committed job; False (logged) when the broker cannot be reached."""
+    target = queue or settings.queue
+    try:
+        celery_client(settings).send_task(
+            RUN_JOB, args=[job_id], queue=target, retry=True, retry_policy=_PUBLISH_RETRY
+        )
+    except Exception as exc:  # any broker failure: the job is safe in the database
+        log_event(
+            log, "job not sent: broker unreachable; recovery will send it", level=logging.WARNING,
+            job_id=job_id, queue=target, error=describe(exc),
+        )  # fmt: skip
+        return False
+    return True
+
+
+def queue_depth(settings: Settings, *, queue: str) -> int | None:
+    """Messages waiting in a queue of the broker (0 if it has none); None if it can't be asked."""
+    try:
+        with celery_client(settings).connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+            with connection.channel() as channel:
+                try:
+                    return int(channel.queue_declare(queue=queue, passive=True).message_count)
+                except ChannelError:  # the broker doesn't know the queue: it holds nothing
+                    return 0
+    except Exception as exc:
+        log.debug("could not read the depth of queue %s: %s", queue, exc)
+        return None
+
+
+def broker_problem(settings: Settings) -> str | None:
+    """Why the broker can't be reached, or None when it answers (for /readyz)."""
+    try:
+        with celery_client(settings).connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return None
+    except Exception as exc:
+        return describe(exc)
