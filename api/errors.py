@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import Error
 from db.session import database_unavailable
+from reprogramming.spec import MethodSpec
 from services.logs import log_event
 
 log = logging.getLogger("reprogram.api")
@@ -66,10 +68,28 @@ def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return {"error": error}
 
 
+# The method kinds: pydantic puts the tag of a discriminated union into an error's location.
+METHOD_KINDS = frozenset(
+    variant.model_fields["kind"].default for variant in get_args(get_args(MethodSpec)[0])
+)
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    # Discriminated unions add the tag to the path (method.linear_probe.input_size); drop it.
+    # method.linear_probe.input_size names the field the client wrote as method.input_size.
+    if len(parts) > 2 and parts[0] == "method" and parts[1] in METHOD_KINDS:
+        del parts[1]
     return ".".join(parts)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app accepts at the request's path."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            allowed |= set(getattr(route, "methods", None) or ())
+    return sorted(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -93,12 +113,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "http_error"
-        )
-        return JSONResponse(
-            body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+        code = {400: "bad_request", 401: "unauthorized", 404: "not_found",
+                405: "method_not_allowed"}.get(exc.status_code, "http_error")  # fmt: skip
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=headers)  # fmt: skip
 
     @app.exception_handler(sa_exc.DBAPIError)
     @app.exception_handler(sa_exc.TimeoutError)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ def page_of(schema: type[BaseModel], rows: list[Any], next_cursor: str | None) -
     )
 
 
+JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+
+
 class Job(BaseModel):
     """A reprogramming job and where it stands."""
 
@@ -57,7 +60,7 @@ class Job(BaseModel):
 
     id: str
     name: str | None
-    status: str = Field(description="queued, running, cancelling, succeeded, failed, cancelled")
+    status: JobStatus
     spec: dict[str, Any]
     created_at: datetime
     started_at: datetime | None = None

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(
         default=5, ge=1, description="Retry-After of a 503 when the database or broker is down."
     )
+    stream_max_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="An event stream is closed after this long; clients reconnect with "
+        "Last-Event-ID (so a proxy or a deploy never holds one forever).",
+    )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     predict_max_batch: int = 64

@@ -21,6 +21,8 @@ class _Strict(BaseModel):
 
 # Seeds feed torch's 64-bit generators (times a stride); keep them well inside that range.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+ClassIndex = Annotated[int, Field(ge=0, le=100_000)]
+MAX_IMAGES = 100_000_000  # per class: more than any dataset holds
 
 
 class BackboneSpec(_Strict):
@@ -74,14 +76,16 @@ class DatasetSpec(_Strict):
     path: str | None = Field(
         default=None, description="A local image-folder directory or archive (zip, tar.gz)."
     )
-    classes: list[str | int] | None = Field(
-        default=None, description="Keep only these classes (names or indices), e.g. [0, 1]."
+    classes: list[Annotated[str, Field(max_length=200)] | ClassIndex] | None = Field(
+        default=None,
+        max_length=100_000,
+        description="Keep only these classes (names or indices), e.g. [0, 1].",
     )
     max_per_class: int | None = Field(
-        default=None, ge=1, description="Cap on training images per class."
+        default=None, ge=1, le=MAX_IMAGES, description="Cap on training images per class."
     )
     test_max_per_class: int | None = Field(
-        default=None, ge=1, description="Cap on test images per class."
+        default=None, ge=1, le=MAX_IMAGES, description="Cap on test images per class."
     )
     val_fraction: float = Field(
         default=0.1, ge=0.0, lt=1.0, description="Share of the training pool held out."

@@ -43,6 +43,20 @@ def _printable(name: str) -> str:
     status_code=201,
     response_model=schemas.Dataset,
     responses=responses(400, 401, 413, 415, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
 )
 async def upload_dataset(
     request: Request, owner: OwnerDep, session: SessionDep, settings: SettingsDep
