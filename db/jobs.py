@@ -223,6 +223,16 @@ def due_for_dispatch(
     return list(session.scalars(query))
 
 
+def mark_unsent(session: Session, *, job_id: str) -> None:
+    """Record that the job's message never reached the broker: the next scan sends it."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == QUEUED)
+        .values(dispatched_at=None, redispatch_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def mark_dispatched(session: Session, *, job: Job, redispatch_after: timedelta) -> None:
     """Record that the job was just sent again, and when to send it next if still unclaimed."""
     now = utcnow()

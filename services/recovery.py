@@ -89,8 +89,8 @@ def sweep(settings: Settings | None = None) -> list[str]:
 
 
 def scan_interval(settings: Settings) -> float:
-    """Seconds between scans: a fraction of both timeouts, and at most 10 s (a scan is cheap)."""
-    return min(10.0, max(0.5, min(settings.requeue_after_s, settings.heartbeat_timeout_s) / 4))
+    """Seconds between scans: a fraction of both timeouts, and at most 5 s (a scan is cheap)."""
+    return min(5.0, max(0.5, min(settings.requeue_after_s, settings.heartbeat_timeout_s) / 4))
 
 
 def _loop(settings: Settings) -> None:

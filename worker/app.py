@@ -28,6 +28,7 @@ def _ready(sender: Any, **_: Any) -> None:
     from services.recovery import start_recovery_thread
 
     settings = get_settings()
+    quiet_celery_warnings()  # again: Celery's logging setup put its own filters first
     start_recovery_thread(settings)
     log_event(log, "worker ready", hostname=getattr(sender, "hostname", None),
               queue=settings.queue)  # fmt: skip

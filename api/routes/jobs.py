@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
@@ -21,7 +23,10 @@ from db import jobs, notify
 from db.session import database_unavailable, session_scope
 from reprogramming.spec import JobSpec
 from services.dispatch import send_job
+from services.logs import describe, log_event
 from services.recovery import redispatch_delay
+
+log = logging.getLogger("reprogram.api")
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 # Event ids are 64-bit database keys; anything larger can't name one.
@@ -60,8 +65,20 @@ def create_job(
         return schemas.Job.model_validate(job)
     session.commit()  # the worker must find the row the moment the message arrives
     # Accepted either way: if the broker is down, recovery sends the job when it is back.
-    send_job(settings, job_id=job.id, queue=job.queue)
+    if not send_job(settings, job_id=job.id, queue=job.queue):
+        _note_unsent(session, job.id)
     return schemas.Job.model_validate(job)
+
+
+def _note_unsent(session: Session, job_id: str) -> None:
+    """Let recovery's next scan send the job at once (best effort: it would anyway, later)."""
+    try:
+        jobs.mark_unsent(session, job_id=job_id)
+        session.commit()
+    except Exception as exc:  # the job is committed; the answer must stay its 201
+        session.rollback()
+        log_event(log, "could not mark the job unsent", level=logging.WARNING, job_id=job_id,
+                  error=describe(exc))  # fmt: skip
 
 
 @router.get("", response_model=schemas.Page[schemas.Job])
