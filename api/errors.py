@@ -75,6 +75,8 @@ METHOD_KINDS = frozenset(
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    if len(loc) > 1 and loc[0] in ("query", "header", "path"):  # the parameter, not its item
+        return str(loc[1])
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     # method.linear_probe.input_size names the field the client wrote as method.input_size.
     if len(parts) > 2 and parts[0] == "method" and parts[1] in METHOD_KINDS:

@@ -13,6 +13,7 @@ COPY reprogram ./reprogram
 COPY api ./api
 COPY worker ./worker
 COPY db ./db
+COPY services ./services
 COPY migrations ./migrations
 RUN if [ -n "$TORCH_INDEX_URL" ]; then \
         pip install "torch>=2.4,<2.15" "torchvision>=0.19,<0.30" --index-url "$TORCH_INDEX_URL"; \
@@ -25,4 +26,4 @@ VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz'); sys.exit(0)"
 # Migrations run first, so a new API version brings its schema with it.
-CMD ["sh", "-c", "reprogram db upgrade && reprogram api --host 0.0.0.0 --port 8000 --workers ${API_WORKERS:-2}"]
+CMD ["sh", "-c", "reprogram db upgrade && exec reprogram api --host 0.0.0.0 --port 8000 --workers ${API_WORKERS:-2}"]

@@ -13,6 +13,7 @@ COPY reprogram ./reprogram
 COPY api ./api
 COPY worker ./worker
 COPY db ./db
+COPY services ./services
 COPY migrations ./migrations
 RUN pip install ".[server]"
 

@@ -55,6 +55,9 @@ def train_command(args: argparse.Namespace) -> int:
     spec = _read_spec(args.spec)
     epochs = spec.hyperparameters.epochs
     bars: list[Any] = []
+    # A progress bar only on a terminal: in a file it would be hundreds of redraws, and the
+    # epoch lines already say everything.
+    live = not args.quiet and sys.stderr.isatty()
 
     def on_step(done: int, total: int) -> None:
         if not bars:
@@ -84,7 +87,7 @@ def train_command(args: argparse.Namespace) -> int:
             output_dir=args.output,
             data_dir=args.data_dir,
             on_epoch=on_epoch,
-            on_step=None if args.quiet else on_step,
+            on_step=on_step if live else None,
             on_log=None if args.quiet else write,
             checkpoint_dir=args.output / "checkpoint",
             resume=args.resume,

@@ -33,3 +33,15 @@ def test_dockerfiles_copy_existing_paths(dockerfile: str) -> None:
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"{dockerfile}: {source} does not exist"
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/api.Dockerfile", "docker/worker.Dockerfile"])
+def test_dockerfiles_copy_every_package(dockerfile: str) -> None:
+    """Each package pyproject.toml installs is in the image (a new one is easy to forget)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {line.split()[1] for line in (ROOT / dockerfile).read_text().splitlines()
+              if line.startswith("COPY ")}  # fmt: skip
+    assert packages <= copied, f"{dockerfile} lacks {sorted(packages - copied)}"

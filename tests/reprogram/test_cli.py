@@ -18,13 +18,15 @@ SPEC = {
 
 
 def reprogram(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "reprogram.cli", *args],
         capture_output=True,
-        text=True,
-        input=stdin,
+        input=stdin.encode() if stdin is not None else None,
         timeout=600,
     )
+    result.raw_stderr = result.stderr  # type: ignore[attr-defined]  # what was written, \r and all
+    result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode()
+    return result
 
 
 def test_train_then_predict(tmp_path: Path) -> None:
@@ -35,7 +37,10 @@ def test_train_then_predict(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr
     metrics = json.loads(trained.stdout)
     assert metrics["test_accuracy"] > 0.3
-    assert "epoch 3/3" in trained.stderr  # per-epoch lines beside the progress bar
+    # stderr is a pipe, not a terminal: one line per epoch and no progress-bar redraws
+    assert b"\r" not in trained.raw_stderr
+    assert [line.split()[1] for line in trained.stderr.splitlines()
+            if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]  # fmt: skip
     assert (out / "manifest.json").exists() and not (out / "checkpoint").exists()
 
     image = tmp_path / "coffee.jpg"
