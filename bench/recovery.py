@@ -7,9 +7,11 @@ API and one worker as separate processes, it measures:
    while the broker was down, so its only message was never delivered);
 2. the issue's case: jobs waiting behind a running one when the broker restarts; the time from
    the running job's end to the next one running (the waiting ones' messages are gone);
-3. SIGTERM to a worker mid-epoch → the worker gone, and the job handed back at which step.
+3. SIGTERM to a worker mid-epoch → the worker gone, and the job handed back at which step;
+4. Postgres down for --outage seconds (60) mid-job: the job's end, its epochs, the API's answers;
+5. Redis down for --outage seconds mid-job, a job submitted meanwhile: restart → it running.
 
-    .venv/bin/python bench/recovery.py [--requeue-after 60] [--heartbeat-timeout 120]
+    .venv/bin/python bench/recovery.py [--outage 60] [--requeue-after S] [--heartbeat-timeout S]
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requeue-after", type=float, default=None, help="default: the service's")
     parser.add_argument("--heartbeat-timeout", type=float, default=None)
+    parser.add_argument("--outage", type=float, default=60.0, help="seconds a server stays down")
     args = parser.parse_args()
     print(command_line())
     postgres, redis = PrivatePostgres(), PrivateRedis()
@@ -73,6 +76,7 @@ def main() -> None:
             with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
                      timeout=30) as api:  # fmt: skip
                 rows += _measure(api, service, redis)
+                rows += _outages(api, postgres, redis, outage=args.outage)
         finally:
             service.stop()
             redis.close()
@@ -130,6 +134,47 @@ def _measure(api: Api, service: Service, redis: PrivateRedis) -> list[tuple[str,
     rows.append(("   resumed job", f"{done['status']}, attempt {done['attempt']}, epochs {epochs}"))
     resent = sum(p.read_text().count("job re-sent") for p in service.logs)
     rows.append(("re-sent messages in all (duplicates are harmless)", resent))
+    return rows
+
+
+def _outages(
+    api: Api, postgres: PrivatePostgres, redis: PrivateRedis, *, outage: float
+) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    long = small_job(method=PROGRAM, hyperparameters={"epochs": 6, "batch_size": 16})
+
+    # 4. the database goes away for a while mid-job
+    job_id = api.post("/v1/jobs", json=long).json()["id"]
+    api.wait_for_event(job_id, lambda e: e["type"] == "epoch")
+    postgres.stop()
+    asked = time.monotonic()
+    answer = api.get(f"/v1/jobs/{job_id}")
+    rows.append((f"4. Postgres down {outage:g} s: GET /v1/jobs/ID",
+                 f"{answer.status_code} in {time.monotonic() - asked:.2f} s, "
+                 f"Retry-After {answer.headers.get('retry-after')}"))  # fmt: skip
+    time.sleep(outage)
+    postgres.start()
+    back = time.monotonic()
+    done = api.wait(job_id, timeout=900)
+    epochs = [e["epoch"] for e in api.get(f"/v1/jobs/{job_id}/events").json()["data"]
+              if e["type"] == "epoch"]  # fmt: skip
+    rows.append(("   the job", f"{done['status']} {time.monotonic() - back:.1f} s after the "
+                 f"restart, attempt {done['attempt']}, epochs {epochs}"))  # fmt: skip
+
+    # 5. the broker goes away for a while mid-job; a job is accepted meanwhile
+    job_id = api.post("/v1/jobs", json=long).json()["id"]
+    api.wait_for_event(job_id, lambda e: e["type"] == "epoch")
+    redis.kill()
+    accepted = api.post("/v1/jobs", json=small_job(method=PROGRAM))
+    time.sleep(outage)
+    redis.start()
+    back = time.monotonic()
+    done = api.wait(job_id, timeout=900)
+    rows.append((f"5. Redis down {outage:g} s: the running job", f"{done['status']}, "
+                 f"{time.monotonic() - back:.1f} s after the restart"))  # fmt: skip
+    waited = _until(api, accepted.json()["id"], ("running", "succeeded"))
+    rows.append((f"   a job accepted meanwhile ({accepted.status_code})",
+                 f"running {waited - back:.1f} s after the restart"))  # fmt: skip
     return rows
 
 

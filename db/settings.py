@@ -131,5 +131,11 @@ def celery_config(settings: Settings) -> dict[str, object]:
     else:
         # Long GPU jobs: don't let Redis hand an unacknowledged job to a second worker early;
         # a dead worker's job is resumed by the heartbeat scan long before this.
-        config["broker_transport_options"] = {"visibility_timeout": 6 * 3600}
+        config["broker_transport_options"] = {
+            "visibility_timeout": 6 * 3600,
+            # An unreachable (not just refusing) broker fails a send in seconds, not minutes.
+            "socket_connect_timeout": 3,
+        }
+        # A worker never gives up reconnecting to a broker that is away for a while.
+        config["broker_connection_max_retries"] = None
     return config

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from support.services import redis_server
+from support.services import fresh_database, postgres_server, redis_server
 
 from db import jobs
 from db.models import Job, utcnow
@@ -23,16 +23,18 @@ SPEC = {"backbone": {"name": "efficientnet_lite0"}, "dataset": {"name": "digits"
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with redis_server() as url:
-        yield url
+def servers() -> Iterator[tuple[str, str]]:
+    """A database of these tests' own (a scan sees every job in it) and a Redis URL."""
+    with postgres_server() as pg, fresh_database(pg) as database, redis_server() as redis:
+        yield database, redis
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str) -> Settings:
-    """Settings of a fresh queue on the test database, with short recovery intervals."""
+def settings(servers: tuple[str, str]) -> Settings:
+    """Settings of a fresh queue, with short recovery intervals."""
+    database, redis = servers
     return Settings(
-        database_url=database_url, broker_url=redis_url, queue=f"recovery-{uuid.uuid4().hex[:8]}",
+        database_url=database, broker_url=redis, queue=f"recovery-{uuid.uuid4().hex[:8]}",
         requeue_after_s=0.2, heartbeat_timeout_s=0.5,
     )  # fmt: skip
 
@@ -51,7 +53,7 @@ def _jobs(settings: Settings, count: int) -> list[str]:
 
 
 def _sweep(settings: Settings, ids: list[str]) -> list[str]:
-    """The jobs among ids that a scan re-sent (the database holds other tests' jobs too)."""
+    """The jobs among ids that a scan re-sent (earlier tests' jobs may be due again too)."""
     return [job_id for job_id in sweep(settings) if job_id in ids]
 
 
