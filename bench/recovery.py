@@ -22,7 +22,6 @@ import re
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the fault tests' private serv
 from common import command_line, fresh_data_dir, table  # noqa: E402
 from support.client import Api, small_job  # noqa: E402
 from support.faults import PrivatePostgres, PrivateRedis  # noqa: E402
-from support.services import Service  # noqa: E402
+from support.services import Service, service_env  # noqa: E402
 
 PROGRAM = {"kind": "adversarial_program", "canvas_size": 32}
 
@@ -57,17 +56,12 @@ def main() -> None:
     postgres, redis = PrivatePostgres(), PrivateRedis()
     rows: list[tuple[str, Any]] = []
     with fresh_data_dir() as data:
-        env = dict(
-            os.environ,
-            REPROGRAM_DATA_DIR=str(data),
-            REPROGRAM_DATABASE_URL=postgres.create_database("bench"),
-            REPROGRAM_BROKER_URL=redis.url,
-            REPROGRAM_QUEUE=f"bench-{uuid.uuid4().hex[:6]}",
-        )
-        if args.requeue_after is not None:
-            env["REPROGRAM_REQUEUE_AFTER_S"] = str(args.requeue_after)
-        if args.heartbeat_timeout is not None:
-            env["REPROGRAM_HEARTBEAT_TIMEOUT_S"] = str(args.heartbeat_timeout)
+        overrides = {"requeue_after_s": args.requeue_after,
+                     "heartbeat_timeout_s": args.heartbeat_timeout}  # fmt: skip
+        env = service_env(
+            data_dir=data, database_url=postgres.create_database("bench"), broker_url=redis.url,
+            queue="bench", **{name: v for name, v in overrides.items() if v is not None},
+        )  # fmt: skip
         service = Service(env=env, data_dir=data)
         try:
             service.start_worker()

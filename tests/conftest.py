@@ -25,21 +25,20 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def service(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A running deployment: real Postgres, Redis, a Celery worker process and the API process."""
-    import uuid
-
-    from support.services import Service, fresh_database, postgres_server, redis_server
+    from support.services import (
+        Service,
+        fresh_database,
+        postgres_server,
+        redis_server,
+        service_env,
+    )
 
     with postgres_server() as pg, fresh_database(pg) as database_url, redis_server() as redis:
         logs = tmp_path_factory.mktemp("service")
-        env = dict(
-            os.environ,
-            REPROGRAM_DATA_DIR=str(data_dir),
-            REPROGRAM_DATABASE_URL=database_url,
-            REPROGRAM_BROKER_URL=redis,
-            REPROGRAM_QUEUE=f"test-{uuid.uuid4().hex[:8]}",
-            REPROGRAM_HEARTBEAT_TIMEOUT_S="4",
-            REPROGRAM_MAX_UPLOAD_BYTES="2000000",
-        )
+        env = service_env(
+            data_dir=data_dir, database_url=database_url, broker_url=redis, queue="test",
+            heartbeat_timeout_s=4, max_upload_bytes=2_000_000,
+        )  # fmt: skip
         deployment = Service(env=env, data_dir=logs)
         try:
             deployment.start_worker()

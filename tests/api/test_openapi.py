@@ -12,14 +12,19 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.client import Api, small_job
-from support.services import Service, fresh_database, postgres_server, redis_server
+from support.services import (
+    Service,
+    fresh_database,
+    postgres_server,
+    redis_server,
+    service_env,
+)
 
 # Documented statuses are checked; whether a schema-valid request is also *semantically*
 # valid (an archive that unzips, a model id that exists) is beyond what a schema can say.
@@ -46,15 +51,11 @@ def schemathesis_command(url: str, key: str, *, examples: int, seed: int) -> lis
 def api_only(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Service]:
     """An API process of its own (no worker: the jobs fuzzing creates just wait in a queue)."""
     with postgres_server() as pg, fresh_database(pg) as url, redis_server() as redis:
-        env = dict(
-            os.environ,
-            REPROGRAM_DATA_DIR=str(data_dir),
-            REPROGRAM_DATABASE_URL=url,
-            REPROGRAM_BROKER_URL=redis,
-            REPROGRAM_QUEUE=f"fuzz-{uuid.uuid4().hex[:8]}",
-            REPROGRAM_MAX_UPLOAD_BYTES="2000000",
-            REPROGRAM_STREAM_MAX_S="1",  # a queued job's live stream would otherwise never end
-        )
+        env = service_env(
+            data_dir=data_dir, database_url=url, broker_url=redis, queue="fuzz",
+            max_upload_bytes=2_000_000,
+            stream_max_s=1,  # a queued job's live stream would otherwise never end
+        )  # fmt: skip
         service = Service(env=env, data_dir=tmp_path_factory.mktemp("fuzz"))
         service.start_api()
         try:

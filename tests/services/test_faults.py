@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from support.client import Api, small_job
 from support.faults import PrivatePostgres, PrivateRedis
-from support.services import Service
+from support.services import Service, service_env
 
 # 5 epochs of an adversarial program on 200 digits: a few seconds an epoch on two cores.
 JOB = small_job(
@@ -64,15 +63,11 @@ class Deployment:
 def deployment(tmp_path: Path, data_dir: Path) -> Iterator[Deployment]:
     postgres, redis = PrivatePostgres(), PrivateRedis()
     try:
-        env = dict(
-            os.environ,
-            REPROGRAM_DATA_DIR=str(data_dir),  # the session's dataset and feature caches
-            REPROGRAM_DATABASE_URL=postgres.create_database("faults"),
-            REPROGRAM_BROKER_URL=redis.url,
-            REPROGRAM_QUEUE=f"faults-{uuid.uuid4().hex[:8]}",
-            REPROGRAM_HEARTBEAT_TIMEOUT_S="20",
-            REPROGRAM_REQUEUE_AFTER_S="3",
-        )
+        env = service_env(
+            data_dir=data_dir,  # the session's dataset and feature caches
+            database_url=postgres.create_database("faults"), broker_url=redis.url,
+            queue="faults", heartbeat_timeout_s=20, requeue_after_s=3,
+        )  # fmt: skip
         service = Service(env=env, data_dir=tmp_path)
         service.start_worker()
         service.start_api()
@@ -186,4 +181,38 @@ def test_worker_sigterm_mid_epoch_hands_the_job_back(deployment: Deployment) -> 
 
     deployment.service.start_worker()
     done = deployment.assert_succeeded_once(job_id, epochs=8)
+    assert done["attempt"] == 2
+
+
+def test_a_step_longer_than_the_stop_grace_is_abandoned_to_the_last_checkpoint(
+    deployment: Deployment,
+) -> None:
+    """Past REPROGRAM_STOP_GRACE_S the worker hands the job back as it stood and exits anyway."""
+    service = deployment.service
+    assert service.worker is not None
+    os.killpg(service.worker.pid, signal.SIGTERM)  # idle: it just exits
+    service.worker.wait(60)
+    service.env["REPROGRAM_STOP_GRACE_S"] = "1"
+    service.start_worker()
+    # Backbone features of 224-px images, 256 a batch: one step takes seconds on two cores.
+    spec = small_job(
+        name="slow-steps",
+        method={"kind": "linear_probe", "input_size": 224},
+        dataset={"name": "digits", "max_per_class": 40, "test_max_per_class": 20},
+        hyperparameters={"epochs": 2, "batch_size": 256},
+    )
+    job_id = deployment.submit(spec)
+    deployment.api.wait_for_event(job_id, lambda e: "computing backbone features" in
+                                  (e["message"] or ""))  # fmt: skip
+    worker = service.worker
+    assert worker is not None
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(60) == 1  # it could not finish the step: it exited at the grace
+    events = deployment.api.get(f"/v1/jobs/{job_id}/events").json()["data"]
+    assert deployment.api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
+    assert "after a 1-s grace" in events[-1]["message"], events[-1]
+
+    service.env["REPROGRAM_STOP_GRACE_S"] = "120"
+    service.start_worker()
+    done = deployment.assert_succeeded_once(job_id, epochs=2)
     assert done["attempt"] == 2

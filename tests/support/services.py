@@ -149,6 +149,24 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def service_env(
+    *, data_dir: Path, database_url: str, broker_url: str, queue: str, **settings: object
+) -> dict[str, str]:
+    """A deployment's environment: its servers, a queue of its own and REPROGRAM_* settings.
+
+    The queue is `queue` plus a random suffix; settings are given by name in lower case
+    (heartbeat_timeout_s=4 becomes REPROGRAM_HEARTBEAT_TIMEOUT_S=4).
+    """
+    env = dict(
+        os.environ,
+        REPROGRAM_DATA_DIR=str(data_dir),
+        REPROGRAM_DATABASE_URL=database_url,
+        REPROGRAM_BROKER_URL=broker_url,
+        REPROGRAM_QUEUE=f"{queue}-{uuid.uuid4().hex[:8]}",
+    )
+    return env | {f"REPROGRAM_{name.upper()}": str(value) for name, value in settings.items()}
+
+
 @dataclass
 class Service:
     """Environment of one service deployment under test, and its processes."""
