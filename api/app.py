@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import errors, metrics
+from api import errors, limits, metrics
 from api.routes import catalog, dashboard, datasets, health, jobs, models
 from api.serving import ModelCache
 from db import jobs as job_queries
@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_wait_ms=settings.predict_max_wait_ms,
     )
     errors.install(app)
+    # /predict takes JSON with base64 images under a cap of its own.
+    app.add_middleware(
+        limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
+    )
     app.add_middleware(metrics.MetricsMiddleware)
     for module in (health, catalog, datasets, jobs, models, dashboard):
         app.include_router(module.router)

@@ -116,7 +116,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {400: "bad_request", 401: "unauthorized", 404: "not_found",
-                405: "method_not_allowed"}.get(exc.status_code, "http_error")  # fmt: skip
+                405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error")  # fmt: skip
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
             headers["Allow"] = ", ".join(_allowed_methods(request))

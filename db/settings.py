@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     artifact_dir: Path | None = Field(default=None, description="For artifact_store=directory.")
     max_upload_bytes: int = 512 * 2**20
     max_predict_bytes: int = 32 * 2**20
+    max_json_bytes: int = Field(default=2**20, description="JSON bodies (job specs) over it: 413.")
     max_predict_images: int = 64
     job_time_limit_s: int = 24 * 3600
     heartbeat_timeout_s: float = Field(

@@ -38,7 +38,7 @@ EventId = Annotated[int, Query(ge=0, le=2**63 - 1, description="only events with
     status_code=201,
     response_model=schemas.Job,
     responses={200: {"model": schemas.Job, "description": "replayed idempotent request"},
-               **responses(400, 409)},
+               **responses(400, 409, 413)},
 )  # fmt: skip
 def create_job(
     spec: JobSpec,

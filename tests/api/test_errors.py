@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 
@@ -124,6 +125,21 @@ def test_upload_over_the_cap_is_413(alice) -> None:  # type: ignore[no-untyped-d
     )  # fmt: skip
     _error(streamed, 413)
     assert alice.get("/v1/jobs").status_code == 200  # still serving
+
+
+def test_a_job_spec_over_the_json_cap_is_413(alice) -> None:  # type: ignore[no-untyped-def]
+    spec = json.dumps(small_job(name="x" * 1_100_000)).encode()  # the cap is 1 MiB
+    _error(alice.post("/v1/jobs", content=spec, headers={"Content-Type": "application/json"}), 413)
+
+    def chunks():  # no Content-Length: counted as it streams in
+        for start in range(0, len(spec), 65536):
+            yield spec[start : start + 65536]
+
+    streamed = alice.post(
+        "/v1/jobs", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert _error(streamed, 413)["code"] == "payload_too_large"
+    assert alice.post("/v1/jobs", json=small_job(name="fits")).status_code == 201
 
 
 def test_owners_cannot_see_or_touch_each_other(alice, bob) -> None:  # type: ignore[no-untyped-def]
