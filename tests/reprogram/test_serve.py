@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import Api, small_job
@@ -76,8 +77,11 @@ def _state(pid: str) -> str:
         return "Z"
 
 
-def test_stopping_serve_hands_its_running_job_back_within_seconds(tmp_path: Path) -> None:
-    """SIGTERM to `serve` mid-job: its worker checkpoints at the next step and hands the job back,
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopping_serve_hands_its_running_job_back_within_seconds(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """`serve` stopped mid-job: its worker checkpoints at the next step and hands the job back,
     both processes are gone within seconds, and the next `serve` finishes the job from there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPROGRAM_")}
     env |= {"HOME": str(tmp_path / "home"), "REPROGRAM_HEARTBEAT_TIMEOUT_S": "30"}
@@ -95,7 +99,7 @@ def test_stopping_serve_hands_its_running_job_back_within_seconds(tmp_path: Path
             time.sleep(1.0)  # into epoch 2
             [worker] = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
             stopped_at = time.monotonic()
-            os.kill(server.pid, signal.SIGTERM)
+            os.kill(server.pid, stop)
             server.wait(60)
             while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
                 assert time.monotonic() - stopped_at < 20, "the worker outlived `serve` by 20 s"
