@@ -121,13 +121,15 @@ def celery_config(settings: Settings) -> dict[str, object]:
     }
     if settings.broker_url is None:
         folder = settings.embedded_broker_dir
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # Its exchange tables; kombu's default is "control" in the working directory.
+            "control_folder": str(folder / "control"),
         }
     else:
         # Long GPU jobs: don't let Redis hand an unacknowledged job to a second worker early;
