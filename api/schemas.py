@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from db.jobs import JobStatus
 
 T = TypeVar("T")
 _NOW = "2026-11-24T12:00:00Z"
@@ -32,9 +34,6 @@ def page_of(schema: type[BaseModel], rows: list[Any], next_cursor: str | None) -
         has_more=next_cursor is not None,
         next_cursor=next_cursor,
     )
-
-
-JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
 
 class Job(BaseModel):

@@ -17,9 +17,7 @@ API and one worker as separate processes, it measures:
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
@@ -111,11 +109,8 @@ def _measure(api: Api, service: Service, redis: PrivateRedis) -> list[tuple[str,
     job_id = api.post("/v1/jobs", json=spec).json()["id"]
     api.wait_for_event(job_id, lambda e: e["type"] == "epoch")
     time.sleep(1.5)
-    worker = service.worker
-    assert worker is not None
     stopped = time.monotonic()
-    os.killpg(worker.pid, signal.SIGTERM)
-    worker.wait(600)
+    service.stop_worker()
     rows.append(("3. SIGTERM mid-epoch → worker exited", f"{time.monotonic() - stopped:.1f} s"))
     handed = [e["message"] for e in api.get(f"/v1/jobs/{job_id}/events").json()["data"]
               if (e["message"] or "").startswith("queued: ")]  # fmt: skip

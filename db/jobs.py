@@ -5,8 +5,8 @@ Functions here flush but never commit: the request or task that calls them owns 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -16,7 +16,8 @@ from db.paging import page
 
 QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-STATUSES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
+JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
+STATUSES: tuple[str, ...] = get_args(JobStatus)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 
@@ -320,16 +321,6 @@ def request_cancel(session: Session, *, job: Job) -> Job:
             add_event(session, job_id=job.id, type="status", message=CANCELLING)
     session.refresh(job)
     return job
-
-
-def stale_jobs(session: Session, *, stale_after: timedelta) -> list[str]:
-    """Ids of running jobs whose worker has been silent longer than stale_after."""
-    cutoff: datetime = utcnow() - stale_after
-    return list(
-        session.scalars(
-            select(Job.id).where(Job.status.in_((RUNNING, CANCELLING)), Job.heartbeat_at < cutoff)
-        )
-    )
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -26,13 +26,13 @@ def database_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
 
 
-def make_engine(url: str, *, pooled: bool = True, timeout_s: float | None = None) -> Engine:
+def make_engine(url: str, *, pooled: bool = True) -> Engine:
     """An engine for url; SQLite gets WAL and a busy timeout so the API and worker can share it.
 
-    A Postgres that is down or unreachable fails a connection attempt within timeout_s instead of
-    hanging, so callers can answer 503 or retry.
+    A Postgres that is down or unreachable fails a connection attempt within db_timeout_s
+    instead of hanging, so callers can answer 503 or retry.
     """
-    timeout = timeout_s if timeout_s is not None else get_settings().db_timeout_s
+    timeout = get_settings().db_timeout_s
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         pool = {"pool_size": 10, "max_overflow": 30} if pooled else {"poolclass": NullPool}

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import Celery
+from kombu import Connection
 from kombu.exceptions import ChannelError
 
 from db.settings import Settings, celery_config
@@ -50,16 +53,22 @@ def send_job(settings: Settings, *, job_id: str, queue: str | None = None) -> bo
     return True
 
 
+@contextmanager
+def _connected(settings: Settings) -> Iterator[Connection]:
+    """A connection to the broker, or an error within seconds."""
+    with celery_client(settings).connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+        yield connection
+
+
 def queue_depth(settings: Settings, *, queue: str) -> int | None:
     """Messages waiting in a queue of the broker (0 if it has none); None if it can't be asked."""
     try:
-        with celery_client(settings).connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-            with connection.channel() as channel:
-                try:
-                    return int(channel.queue_declare(queue=queue, passive=True).message_count)
-                except ChannelError:  # the broker doesn't know the queue: it holds nothing
-                    return 0
+        with _connected(settings) as connection, connection.channel() as channel:
+            try:
+                return int(channel.queue_declare(queue=queue, passive=True).message_count)
+            except ChannelError:  # the broker doesn't know the queue: it holds nothing
+                return 0
     except Exception as exc:
         log.debug("could not read the depth of queue %s: %s", queue, exc)
         return None
@@ -68,8 +77,7 @@ def queue_depth(settings: Settings, *, queue: str) -> int | None:
 def broker_problem(settings: Settings) -> str | None:
     """Why the broker can't be reached, or None when it answers (for /readyz)."""
     try:
-        with celery_client(settings).connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-        return None
+        with _connected(settings):
+            return None
     except Exception as exc:
         return describe(exc)

@@ -86,7 +86,7 @@ def list_jobs(
     owner: OwnerDep,
     session: SessionDep,
     status: Annotated[
-        list[schemas.JobStatus] | None, Query(description="repeat to match several")
+        list[jobs.JobStatus] | None, Query(description="repeat to match several")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: str | None = None,

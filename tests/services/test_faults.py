@@ -8,8 +8,6 @@ each exactly once.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,10 +168,7 @@ def test_worker_sigterm_mid_epoch_hands_the_job_back(deployment: Deployment) -> 
     job_id = deployment.submit(spec)
     deployment.api.wait_for_event(job_id, lambda e: e["type"] == "epoch")
     time.sleep(1.0)  # into epoch 2
-    worker = deployment.service.worker
-    assert worker is not None
-    os.killpg(worker.pid, signal.SIGTERM)
-    worker.wait(60)  # returns as soon as the worker has handed the job back
+    deployment.service.stop_worker()  # returns as soon as the worker has handed the job back
     job = deployment.api.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "queued" and job["epoch"] < 8  # stopped long before the job's end
     events = deployment.api.get(f"/v1/jobs/{job_id}/events").json()["data"]
@@ -189,9 +184,7 @@ def test_a_step_longer_than_the_stop_grace_is_abandoned_to_the_last_checkpoint(
 ) -> None:
     """Past REPROGRAM_STOP_GRACE_S the worker hands the job back as it stood and exits anyway."""
     service = deployment.service
-    assert service.worker is not None
-    os.killpg(service.worker.pid, signal.SIGTERM)  # idle: it just exits
-    service.worker.wait(60)
+    service.stop_worker()  # idle: it just exits
     service.env["REPROGRAM_STOP_GRACE_S"] = "1"
     service.start_worker()
     # Backbone features of 224-px images, 256 a batch: one step takes seconds on two cores.
@@ -204,10 +197,7 @@ def test_a_step_longer_than_the_stop_grace_is_abandoned_to_the_last_checkpoint(
     job_id = deployment.submit(spec)
     deployment.api.wait_for_event(job_id, lambda e: "computing backbone features" in
                                   (e["message"] or ""))  # fmt: skip
-    worker = service.worker
-    assert worker is not None
-    os.killpg(worker.pid, signal.SIGTERM)
-    assert worker.wait(60) == 1  # it could not finish the step: it exited at the grace
+    assert service.stop_worker() == 1  # it could not finish the step: it exited at the grace
     events = deployment.api.get(f"/v1/jobs/{job_id}/events").json()["data"]
     assert deployment.api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
     assert "after a 1-s grace" in events[-1]["message"], events[-1]

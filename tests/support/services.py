@@ -206,6 +206,12 @@ class Service:
                 raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
 
+    def stop_worker(self) -> int:
+        """SIGTERM, as in a deploy: wait for the worker to exit; its exit code."""
+        assert self.worker is not None
+        os.killpg(self.worker.pid, signal.SIGTERM)
+        return self.worker.wait(60)
+
     def kill_worker(self) -> None:
         """SIGKILL, as when a machine dies: no cleanup, no acknowledgement."""
         assert self.worker is not None
