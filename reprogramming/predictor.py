@@ -25,6 +25,16 @@ class Prediction:
     score: float
 
 
+def top_k(labels: list[str], probs: torch.Tensor, k: int) -> list[list[Prediction]]:
+    """The k most likely of `labels` for each row of probabilities (k capped at the labels)."""
+    k = max(1, min(k, len(labels)))
+    scores, index = probs.topk(k, dim=1)
+    return [
+        [Prediction(labels[i], float(s)) for s, i in zip(row_s, row_i, strict=True)]
+        for row_s, row_i in zip(scores.tolist(), index.tolist(), strict=True)
+    ]
+
+
 class Predictor:
     """Runs a model that maps [0, 1] RGB images at `input_size` to logits over `labels`."""
 
@@ -85,12 +95,7 @@ class Predictor:
 
     def top_k(self, probs: torch.Tensor, k: int) -> list[list[Prediction]]:
         """The k most likely labels of each row of probabilities."""
-        k = max(1, min(k, len(self.labels)))
-        scores, index = probs.topk(k, dim=1)
-        return [
-            [Prediction(self.labels[i], float(s)) for s, i in zip(row_s, row_i, strict=True)]
-            for row_s, row_i in zip(scores.tolist(), index.tolist(), strict=True)
-        ]
+        return top_k(self.labels, probs, k)
 
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:

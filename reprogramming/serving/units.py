@@ -1,0 +1,179 @@
+"""What a server keeps of each model: its own small tensors, beside a backbone it shares.
+
+A linear probe keeps its head; an adversarial program keeps its program (P = tanh(W ⊙ M),
+computed once) and its label mapping. Neither keeps a module: the backbone they were trained on
+is shared by every model on it, so a model costs only its own bytes. Models that train the
+backbone's weights (finetune, scratch) or stand on another model (model_id backbones) own
+everything and run alone, through a `Predictor`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from reprogramming.backbones.base import Backbone
+from reprogramming.methods.label_mapping import IndexMapping
+from reprogramming.methods.models import LinearProbeModel, ProgramModel, ReprogrammedModel
+from reprogramming.predictor import Prediction, Predictor, top_k
+
+# Methods whose artifacts hold only what they learned around a frozen, shareable backbone.
+SHARED_METHODS = ("linear_probe", "adversarial_program")
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """logits = inputs @ weight.T + bias, over the backbone's features or its source logits."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    over: Literal["features", "source"]
+
+
+@dataclass(frozen=True)
+class IndexHead:
+    """logits[i] = source_logits[index[i]]: the one-to-one label mappings."""
+
+    index: torch.Tensor
+    over: Literal["source"] = "source"
+
+
+@dataclass(frozen=True)
+class Program:
+    """An adversarial program ready to apply: canvas · (1 + scale·P) + shift·P.
+
+    add is (scale 0, shift 1), subtract (0, -1), multiply (1, 0): one formula, so a batch of
+    programs with different operations is still one tensor expression.
+    """
+
+    pattern: torch.Tensor  # 3 × canvas × canvas, in (-1, 1)
+    scale: float
+    shift: float
+    image_size: int
+    canvas_size: int
+
+
+_COEFFICIENTS = {"add": (0.0, 1.0), "subtract": (0.0, -1.0), "multiply": (1.0, 0.0)}
+
+
+@dataclass
+class ModelStats:
+    """Per-model traffic since the model was loaded."""
+
+    requests: int = 0
+    images: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(eq=False)
+class ServedModel:
+    """One loaded model: labels, input, and either shared-backbone parts or a whole predictor."""
+
+    model_id: str
+    labels: list[str]
+    input_size: int
+    channels: int
+    # Requests whose models have equal groups may share one forward pass.
+    group: tuple[str, ...]
+    nbytes: int
+    head: LinearHead | IndexHead | None = None
+    program: Program | None = None
+    backbone: Backbone | None = None
+    backbone_key: str | None = None
+    predictor: Predictor | None = None
+    tag: Any = None
+    stats: ModelStats = field(default_factory=ModelStats)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the model runs on a shared backbone (and can batch with other models)."""
+        return self.predictor is None
+
+    @property
+    def backbone_input(self) -> int:
+        """The side of the images the backbone sees: the canvas for a program."""
+        return self.program.canvas_size if self.program is not None else self.input_size
+
+    def top_k(self, probs: torch.Tensor, k: int) -> list[list[Prediction]]:
+        """The k most likely labels of each row of probabilities."""
+        return top_k(self.labels, probs, k)
+
+
+def backbone_key(ref: dict[str, Any]) -> str:
+    """The key models share a backbone by: its reference (name and weights)."""
+    return json.dumps(ref, sort_keys=True)
+
+
+def tensor_bytes(tensors: Any) -> int:
+    """Bytes held by an iterable of tensors."""
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    """Bytes of a module's parameters and buffers."""
+    return tensor_bytes(list(module.parameters()) + list(module.buffers()))
+
+
+def shared_parts(
+    model: ReprogrammedModel, *, model_id: str, channels: int, key: str, device: torch.device
+) -> ServedModel:
+    """A served model from a loaded probe or program: its own tensors, on `device`."""
+    head: LinearHead | IndexHead
+    program = None
+    with torch.no_grad():
+        if isinstance(model, LinearProbeModel):
+            head = LinearHead(
+                model.head.weight.detach().to(device), model.head.bias.detach().to(device),
+                over="features",
+            )  # fmt: skip
+        elif isinstance(model, ProgramModel):
+            scale, shift = _COEFFICIENTS[model.program.operation]
+            program = Program(
+                pattern=model.program.program().detach()[0].to(device),
+                scale=scale,
+                shift=shift,
+                image_size=model.program.image_size,
+                canvas_size=model.program.canvas_size,
+            )
+            if isinstance(model.mapping, IndexMapping):
+                head = IndexHead(model.mapping.index.detach().to(device))
+            else:
+                linear = model.mapping.linear
+                head = LinearHead(
+                    linear.weight.detach().to(device), linear.bias.detach().to(device),
+                    over="source",
+                )  # fmt: skip
+        else:
+            raise TypeError(f"{model.method} models do not run on a shared backbone")
+    own = [t for t in vars(head).values() if isinstance(t, torch.Tensor)]
+    if program is not None:
+        own.append(program.pattern)
+    backbone_input = program.canvas_size if program is not None else model.input_size
+    return ServedModel(
+        model_id=model_id,
+        labels=list(model.labels),
+        input_size=model.input_size,
+        channels=channels,
+        group=("backbone", key, str(backbone_input)),
+        nbytes=tensor_bytes(own),
+        head=head,
+        program=program,
+        backbone=model.backbone,
+        backbone_key=key,
+    )
+
+
+def own_parts(predictor: Predictor, *, model_id: str) -> ServedModel:
+    """A served model that owns all its weights and runs alone."""
+    return ServedModel(
+        model_id=model_id,
+        labels=predictor.labels,
+        input_size=predictor.input_size,
+        channels=predictor.channels,
+        group=("model", model_id),
+        nbytes=module_bytes(predictor.model),
+        predictor=predictor,
+    )
