@@ -13,10 +13,10 @@ from fastapi.openapi.utils import get_openapi
 
 from api import errors, limits, metrics
 from api.routes import catalog, dashboard, datasets, health, jobs, models
-from api.serving import ModelCache
 from db import jobs as job_queries
 from db.session import session_scope
 from db.settings import Settings, get_settings
+from reprogramming.serving import ModelServer
 from services.logs import configure_logging
 
 DESCRIPTION = """
@@ -59,10 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
     app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
-    app.state.models = ModelCache(
-        capacity=settings.model_cache_size,
+    app.state.models = ModelServer(
+        budget_bytes=settings.model_cache_bytes,
         max_batch=settings.predict_max_batch,
         max_wait_ms=settings.predict_max_wait_ms,
+        batching=settings.predict_batching,
+        precision=settings.predict_precision,
+        device=settings.predict_device,
+        observer=metrics.ServingMetrics(),
     )
     errors.install(app)
     # /predict takes JSON with base64 images under a cap of its own.
@@ -81,5 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return job_queries.count_by_status(session)
 
         metrics.REGISTRY.register(metrics.JobsByStatus(count))
+        metrics.REGISTRY.register(metrics.SERVED_MODELS)
         _jobs_collector_registered = True
+    metrics.SERVED_MODELS.server = app.state.models  # the process's newest app is the one served
     return app

@@ -28,6 +28,7 @@ STATUS_DESCRIPTIONS = {
     413: "Request body over the size limit",
     415: "Unsupported Content-Type",
     422: "Invalid parameters or body; `field` names the first offending field",
+    500: "A model's artifact could not be loaded or exported; the message says why",
     503: "Database or broker unreachable; retry after `Retry-After` seconds",
 }
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, latencies, jobs by status, predict batch sizes."""
+"""Prometheus metrics: requests, latencies, jobs by status, serving (batches, loads, models)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reprogramming.serving import ModelServer, Observer
 from services.logs import describe, log_event
 
 log = logging.getLogger("reprogram.api")
@@ -29,7 +30,7 @@ LATENCY = Histogram(
 )
 PREDICT_BATCH = Histogram(
     "reprogram_predict_batch_images",
-    "Images per backbone batch run by /predict (after micro-batching).",
+    "Images per forward pass run by /predict (after micro-batching across models).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
     registry=REGISTRY,
 )
@@ -40,6 +41,77 @@ PREDICT_FORWARD = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+PREDICT_BATCH_MODELS = Histogram(
+    "reprogram_predict_batch_models",
+    "Distinct models per forward pass run by /predict (above 1: models shared a batch).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+MODEL_LOAD = Histogram(
+    "reprogram_model_load_seconds",
+    "Cold loads: fetching a model's artifact and building it for serving.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+
+
+class ServingMetrics(Observer):
+    """The model server's measurements, as histograms."""
+
+    def batch(self, *, images: int, models: int, seconds: float) -> None:
+        PREDICT_BATCH.observe(images)
+        PREDICT_BATCH_MODELS.observe(models)
+        PREDICT_FORWARD.observe(seconds)
+
+    def load(self, *, seconds: float) -> None:
+        MODEL_LOAD.observe(seconds)
+
+
+class ServedModelsCollector:
+    """The model cache and each resident model's traffic, read at scrape time."""
+
+    server: ModelServer | None = None
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        if self.server is None:
+            return
+        stats = self.server.stats()
+        memory = GaugeMetricFamily(
+            "reprogram_model_cache_bytes", "Model cache memory: resident and budget.",
+            labels=["kind"],
+        )  # fmt: skip
+        memory.add_metric(["resident"], stats.resident_bytes)
+        memory.add_metric(["budget"], stats.budget_bytes)
+        yield memory
+        yield GaugeMetricFamily("reprogram_model_cache_models", "Models in memory.", stats.models)
+        yield GaugeMetricFamily(
+            "reprogram_model_cache_backbones", "Shared backbones in memory.", stats.backbones
+        )
+        yield CounterMetricFamily(
+            "reprogram_model_cache_evictions", "Models evicted to stay within the budget.",
+            stats.evictions,
+        )  # fmt: skip
+        requests = CounterMetricFamily(
+            "reprogram_model_requests", "/predict requests per resident model.", labels=["model_id"]
+        )
+        images = CounterMetricFamily(
+            "reprogram_model_images", "Images predicted per resident model.", labels=["model_id"]
+        )
+        seconds = CounterMetricFamily(
+            "reprogram_model_request_seconds",
+            "Time in /predict per resident model (decoding, queueing, forward).",
+            labels=["model_id"],
+        )
+        for served in self.server.cache.resident():
+            requests.add_metric([served.model_id], served.stats.requests)
+            images.add_metric([served.model_id], served.stats.images)
+            seconds.add_metric([served.model_id], served.stats.seconds)
+        yield requests
+        yield images
+        yield seconds
+
+
+SERVED_MODELS = ServedModelsCollector()
 
 
 class JobsByStatus:

@@ -75,7 +75,23 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     predict_max_batch: int = 64
     predict_max_wait_ms: float = 5.0
-    model_cache_size: int = 64
+    model_cache_bytes: int = Field(
+        default=2 * 2**30,
+        ge=0,
+        description="Memory for loaded models (their own tensors, plus each shared backbone "
+        "once); the least recently used are evicted past it.",
+    )
+    predict_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="auto: bf16 on a GPU, or on a CPU with native bf16; fp32: answers exactly "
+        "as an exported fp32 model gives them.",
+    )
+    predict_device: Literal["auto", "cpu", "cuda"] = "auto"
+    predict_batching: Literal["backbone", "model"] = Field(
+        default="backbone",
+        description="backbone: requests for any models on one backbone share a forward pass; "
+        "model: each model batches alone (the old behaviour, kept for comparison).",
+    )
     queue: str = "reprogram"
 
     @property

@@ -1,4 +1,4 @@
-"""`reprogram train` and `reprogram predict`: the engine on this machine, no server."""
+"""`reprogram train`, `predict` and `export`: the engine on this machine, no server."""
 
 from __future__ import annotations
 
@@ -30,6 +30,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--top-k", "-k", type=int, default=5)
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.set_defaults(handler=predict_command)
+
+    export = sub.add_parser(
+        "export", help="write a local artifact as one ONNX or TorchScript file (labels inside)"
+    )
+    export.add_argument("artifact", type=Path, help="artifact directory")
+    export.add_argument("--format", "-f", choices=["onnx", "torchscript"], default="onnx")
+    export.add_argument(
+        "--output", "-o", type=Path, help="file to write (default: model.onnx / model.pt in it)"
+    )
+    export.set_defaults(handler=export_command)
 
 
 def _read_spec(path: Path) -> Any:
@@ -132,4 +142,19 @@ def predict_command(args: argparse.Namespace) -> int:
         print(path)
         for p in preds:
             print(f"  {p.score:7.2%}  {p.label}")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write the artifact as one portable file; print where."""
+    from reprogramming.errors import ReprogramError
+    from reprogramming.export import SUFFIX, export_model
+
+    output = args.output or args.artifact / f"model{SUFFIX[args.format]}"
+    try:
+        export_model(args.artifact, output, format=args.format)
+    except ReprogramError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"{args.format} model written to {output}")
     return 0

@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
+import threading
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from api import schemas
@@ -19,8 +23,14 @@ from api.errors import ApiError, not_found, responses
 from api.uploads import memory_sink, read_multipart
 from db import resources
 from db.models import Model
-from db.session import session_scope
+from db.session import database_unavailable, session_scope
+from db.settings import Settings
 from db.storage import ARTIFACT_FILES, get_store, model_directory
+from reprogramming.export import SUFFIX, ExportFormat, export_model
+from reprogramming.serving import InvalidImageError, ModelServer, ServedModel
+from services.logs import describe, log_event
+
+log = logging.getLogger("reprogram.api")
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=responses(401, 422, 503))
 
@@ -92,6 +102,54 @@ def download_artifact(
     )  # fmt: skip
 
 
+_exporting = threading.Lock()  # one export at a time: each takes seconds of every core
+
+
+@router.get(
+    "/{model_id}/export",
+    responses={200: {"content": {"application/octet-stream": {}}}, **responses(404, 500)},
+    response_class=FileResponse,
+)
+def export(
+    model_id: str,
+    owner: OwnerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    format: Annotated[
+        ExportFormat,
+        Query(description="onnx (ONNX Runtime, Triton) or torchscript (torch.jit.load)"),
+    ] = "onnx",
+) -> FileResponse:
+    """The whole model as one portable file: backbone, program or head, labels in its metadata.
+
+    Input `images`: float32 NCHW RGB in [0, 1] at the model's input size; output
+    `probabilities` over the model's labels (metadata key `labels`, and `reprogram` for the rest).
+    """
+    _owned(session, model_id, owner.id)
+    path = settings.data_dir / "exports" / f"{model_id}{SUFFIX[format]}"
+    if not path.exists():  # artifacts never change, so an export is made once per machine
+        directory_of = _directories(settings, owner.id)
+        with _exporting:
+            if not path.exists():
+                try:
+                    export_model(
+                        directory_of(model_id), path, format=format, resolve_model=directory_of
+                    )
+                except ApiError:
+                    raise
+                except Exception as exc:
+                    if database_unavailable(exc):
+                        raise
+                    log_event(log, "model export failed", level=logging.ERROR,
+                              model_id=model_id, format=format, error=describe(exc))  # fmt: skip
+                    raise ApiError(500, "export_failed",
+                                   f"model {model_id} could not be exported as {format}: "
+                                   f"{describe(exc)}") from None  # fmt: skip
+    return FileResponse(
+        path, media_type="application/octet-stream", filename=f"{model_id}{SUFFIX[format]}"
+    )
+
+
 def _chunks(data: bytes, size: int = 1 << 16):  # type: ignore[no-untyped-def]
     for start in range(0, len(data), size):
         yield data[start : start + size]
@@ -115,7 +173,7 @@ def _decode_b64(text: str, index: int) -> bytes:
 @router.post(
     "/{model_id}/predict",
     response_model=schemas.PredictResponse,
-    responses=responses(400, 404, 413, 415),
+    responses=responses(400, 404, 413, 415, 500),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -148,39 +206,22 @@ async def predict(
     images, k = await _read_images(request, settings, top_k)
     if len(images) > settings.max_predict_images:
         raise ApiError(413, "too_many_images", f"send at most {settings.max_predict_images} images")
-    cache = request.app.state.models
-    served = cache.cached(model_id, owner.id) or await anyio.to_thread.run_sync(
-        _load, cache, model_id, owner.id, settings
-    )
-    predictor = served.predictor
-    from reprogramming.errors import InvalidInputError
-
-    def decode() -> Any:
-        batch = []
-        for index, data in enumerate(images):
-            try:
-                batch.append(predictor.preprocess([data]))
-            except InvalidInputError as exc:
-                raise ApiError(422, "invalid_image", f"image {index}: {exc.message}",
-                               field=f"files.{index}") from None  # fmt: skip
-        import torch
-
-        return torch.cat(batch)
-
-    served.in_flight += 1
+    server: ModelServer = request.app.state.models
+    served = server.get(model_id)
+    if served is None or served.tag != owner.id:  # cold, or cached for someone else: ask the DB
+        served = await anyio.to_thread.run_sync(_load, server, model_id, owner.id, settings)
     try:
-        batch = await anyio.to_thread.run_sync(decode)
-    except BaseException:
-        served.in_flight -= 1
-        raise
-    probs = await cache.probabilities(served, batch, admitted=True)
+        probs = await server.classify(served, images)
+    except InvalidImageError as exc:
+        raise ApiError(422, "invalid_image", f"image {exc.index}: {exc.message}",
+                       field=f"files.{exc.index}") from None  # fmt: skip
     return schemas.PredictResponse(
         model_id=model_id,
         predictions=[
             schemas.ImagePrediction(
                 top_k=[schemas.Score(label=p.label, score=p.score) for p in row]
             )
-            for row in predictor.top_k(probs, k)
+            for row in served.top_k(probs, k)
         ],
     )
 
@@ -215,11 +256,32 @@ async def _read_images(
     return files, top_k or 5
 
 
-def _load(cache: Any, model_id: str, owner_id: str, settings: Any) -> Any:
-    def directory_of(id: str) -> Any:  # the model itself, and any model it was built on
+def _directories(settings: Settings, owner_id: str) -> Callable[[str], Path]:
+    """Resolves the owner's model ids (the model itself, any model it was built on) to artifacts."""
+
+    def directory_of(id: str) -> Path:
         with session_scope(settings.sqlalchemy_url) as session:
             return model_directory(session, model=_owned(session, id, owner_id), settings=settings)
 
-    return cache.load(
-        model_id, directory_of(model_id), owner_id=owner_id, resolve_model=directory_of
-    )
+    return directory_of
+
+
+def _load(server: ModelServer, model_id: str, owner_id: str, settings: Settings) -> ServedModel:
+    """The owner's model, loaded into the server (404 when it is not theirs or not there)."""
+    directory_of = _directories(settings, owner_id)
+    with session_scope(settings.sqlalchemy_url) as session:
+        _owned(session, model_id, owner_id)
+    try:
+        return server.load(
+            model_id, lambda: directory_of(model_id), tag=owner_id, resolve_model=directory_of
+        )
+    except ApiError:
+        raise
+    except Exception as exc:  # a missing or corrupt artifact: say so, keep serving the others
+        if database_unavailable(exc):
+            raise
+        log_event(log, "model load failed", level=logging.ERROR, model_id=model_id,
+                  error=describe(exc))  # fmt: skip
+        raise ApiError(
+            500, "model_load_failed", f"model {model_id} could not be loaded: {describe(exc)}"
+        ) from None

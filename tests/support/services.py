@@ -189,10 +189,10 @@ class Service:
             start_new_session=True,
         )
 
-    def start_api(self) -> None:
+    def start_api(self, *args: str) -> None:
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
-        self.api = self._spawn("api", "--port", str(port), log_name="api")
+        self.api = self._spawn("api", "--port", str(port), *args, log_name="api")
         wait_http(self.api_url + "/healthz", process=self.api, log=self.logs[-1])
 
     def start_worker(self) -> None:
