@@ -202,23 +202,23 @@ def memory_child(artifacts: list[str], shared: bool) -> None:
     """Print RSS (MB) after imports, after one model, after all of them (run in a subprocess)."""
     import torch  # noqa: F401
 
-    from api.serving import ModelCache
     from reprogramming.predictor import Predictor
+    from reprogramming.serving import ModelServer
 
     gc.collect()
     base = rss_mb()
-    cache = ModelCache(capacity=100, max_batch=64, max_wait_ms=5)
+    server = ModelServer(budget_bytes=2**40)
     loaded = []
     sizes = []
     for i, path in enumerate(artifacts):
         if shared:
-            loaded.append(cache.load(f"m{i}", Path(path)))
+            loaded.append(server.load(f"m{i}", lambda path=path: Path(path)))
         else:
             loaded.append(Predictor.from_artifact(path))
         gc.collect()
         sizes.append(rss_mb())
     print(json.dumps({"base": base, "one": sizes[0], "all": sizes[-1], "n": len(artifacts),
-                      "backbones": cache.backbone_count()}))  # fmt: skip
+                      "backbones": server.stats().backbones}))  # fmt: skip
 
 
 def memory(artifacts: list[Path], shared: bool) -> dict:

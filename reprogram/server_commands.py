@@ -104,6 +104,11 @@ def keys_revoke_command(args: argparse.Namespace) -> int:
 def api_command(args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # Each process runs its own forward passes; with every process using every core their
+        # OpenMP teams spin against each other (measured: 2 processes at a fifth of one's speed
+        # on 2 cores). The worker processes inherit this share.
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // args.workers))
     uvicorn.run(
         "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
         proxy_headers=True, timeout_graceful_shutdown=GRACEFUL_S,
