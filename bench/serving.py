@@ -312,16 +312,16 @@ def main() -> None:
         ["measure", "served", "raw", "ratio / difference", "goal"],
         [
             ["images/s, 32 clients (Python httpx)", f"{served_ips:.1f}", f"{raw_ips:.1f} (batch "
-             f"{args.clients})", f"{throughput_ratio:.2f}", f">= 0.7: {verdict(throughput_ratio, 0.7)}"],
+             f"{args.clients})", f"{throughput_ratio:.2f}", f">= 0.8: {verdict(throughput_ratio, 0.8)}"],
             *([["images/s, 32 connections (wrk)", f"{wrk_ips:.1f}", f"{raw_ips:.1f}",
-                f"{wrk_ips / raw_ips:.2f}", f">= 0.7: {verdict(wrk_ips / raw_ips, 0.7)}"]]
+                f"{wrk_ips / raw_ips:.2f}", f">= 0.8: {verdict(wrk_ips / raw_ips, 0.8)}"]]
               if wrk_ips is not None else []),
             ["p50 one-image latency, ms (Python httpx)", f"{served_p50:.1f}",
              f"{raw_single_ms:.1f}", f"+{overhead:.1f} ms",
-             f"<= 15 ms: {'met' if overhead <= 15 else 'NOT met'}"],
+             f"<= 10 ms: {'met' if overhead <= 10 else 'NOT met'}"],
             *([["p50 one-image latency, ms (wrk, 1 connection)", f"{lone[1]:.1f}",
                 f"{raw_single_ms:.1f}", f"+{lone[1] - raw_single_ms:.1f} ms",
-                f"<= 15 ms: {'met' if lone[1] - raw_single_ms <= 15 else 'NOT met'}"]]
+                f"<= 10 ms: {'met' if lone[1] - raw_single_ms <= 10 else 'NOT met'}"]]
               if lone is not None else []),
             [f"RSS MB, {args.models} models on one backbone", f"{shared['all']:.0f}",
              f"{shared['one']:.0f} (one model)", f"{memory_ratio:.2f}",

@@ -144,6 +144,13 @@ class AsyncModels(_Resource):
             (target / name).write_bytes(data)
         return target
 
+    async def export(self, model_id: str, path: str | Path, *, format: str = "onnx") -> Path:
+        """Save the whole model as one file: `onnx` (ONNX Runtime, Triton) or `torchscript`."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(await self._run(p.export(model_id, format, self._client.retry)))
+        return target
+
 
 class AsyncDatasets(_Resource):
     """`client.datasets`."""

@@ -135,6 +135,13 @@ class Models(_Resource):
             (target / name).write_bytes(self._run(p.download(model_id, name, self._client.retry)))
         return target
 
+    def export(self, model_id: str, path: str | Path, *, format: str = "onnx") -> Path:
+        """Save the whole model as one file: `onnx` (ONNX Runtime, Triton) or `torchscript`."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(self._run(p.export(model_id, format, self._client.retry)))
+        return target
+
 
 class Datasets(_Resource):
     """`client.datasets`."""

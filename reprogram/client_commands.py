@@ -132,7 +132,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     watch = command(jobs, "watch", jobs_watch, "follow a job live: progress and epoch metrics")
     watch.add_argument("job_id", metavar="ID")
 
-    models = group("models", "trained models: list, get, predict")
+    models = group("models", "trained models: list, get, predict, export")
     command(models, "list", models_list, "your models, newest first").add_argument(
         "--limit", type=_non_negative, default=50, metavar="N",
         help="at most N models (default 50; 0: all)",
@@ -142,6 +142,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("model_id", metavar="MODEL_ID")
     predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     predict.add_argument("--top-k", "-k", type=_positive, default=5, metavar="K")
+    export = command(models, "export", models_export,
+                     "save the whole model as one ONNX or TorchScript file")  # fmt: skip
+    export.add_argument("model_id", metavar="MODEL_ID")
+    export.add_argument("--format", "-f", choices=["onnx", "torchscript"], default="onnx")
+    export.add_argument("--output", "-o", type=Path, metavar="FILE",
+                        help="default: MODEL_ID.onnx or MODEL_ID.pt here")  # fmt: skip
 
     datasets = group("datasets", "uploaded image-folder datasets")
     upload = command(datasets, "upload", datasets_upload,
@@ -479,6 +485,20 @@ def models_predict(
         print(path)
         for p in preds:
             print(f"  {p.score:7.2%}  {p.label}")
+    return Exit.OK
+
+
+def models_export(
+    client: Client, *, model_id: str, format: str, output: Path | None, as_json: bool
+) -> int:
+    """Save a model on the service as one portable file; say where."""
+    target = output or Path(f"{model_id}{'.onnx' if format == 'onnx' else '.pt'}")
+    client.models.export(model_id, target, format=format)
+    if as_json:
+        _print_json({"model_id": model_id, "format": format, "path": str(target),
+                     "bytes": target.stat().st_size})  # fmt: skip
+    else:
+        print(f"{format} model written to {target} ({_size(target.stat().st_size)})")
     return Exit.OK
 
 

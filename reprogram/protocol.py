@@ -254,6 +254,13 @@ def download(model_id: str, name: str, retry: Retry) -> Op[bytes]:
     return response.content
 
 
+def export(model_id: str, format: str, retry: Retry) -> Op[bytes]:
+    """The whole model as one ONNX or TorchScript file."""
+    path = f"/v1/models/{model_id}/export"
+    response = yield from call(Request("GET", path, params={"format": format}), retry)
+    return response.content
+
+
 def upload_dataset(name: str, data: bytes, retry: Retry) -> Op[Any]:
     """POST an archive; not resent after a broken connection, since that could make two."""
     request = Request("POST", "/v1/datasets", files={"file": (name, data)}, idempotent=False)

@@ -44,6 +44,8 @@ def test_lifecycle(sdk: Client, tmp_path: Path) -> None:
 
     local = sdk.models.download(model.id, tmp_path / "artifact")
     assert (local / "manifest.json").exists() and (local / "model.safetensors").exists()
+    exported = sdk.models.export(model.id, tmp_path / "model.pt", format="torchscript")
+    assert exported.stat().st_size > 1_000_000 and exported.read_bytes()[:2] == b"PK"  # a zip
 
 
 def test_list_iterates_every_page(sdk: Client) -> None:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
+from support.exported import onnx_metadata
 from support.services import free_port
 
 from reprogram.cli import main
@@ -142,6 +143,12 @@ def test_models_list_get_and_predict(cli, trained: dict[str, Any], tmp_path: Pat
 
     code, _, err = cli("models", "predict", model_id, str(tmp_path / "none.png"))
     assert code == Exit.USAGE and "none.png" in err
+
+    code, out, err = cli("models", "export", model_id, "-o", str(tmp_path / "m.onnx"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["path"] == str(tmp_path / "m.onnx")
+    labels, _ = onnx_metadata(tmp_path / "m.onnx")
+    assert labels == [str(d) for d in range(10)]
 
 
 def test_failed_job_exits_1_with_the_reason(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
