@@ -75,7 +75,10 @@ def to_uint8(image: Image.Image, *, channels: int, size: int | None = None) -> t
     array = np.asarray(pil, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+    # The transpose happens in NumPy: a torch copy this size would start an OpenMP team in
+    # the calling thread, and in a server every decoding thread's team competes with the
+    # inference thread's for the cores.
+    return torch.from_numpy(array.transpose(2, 0, 1).copy(order="C"))
 
 
 def to_model_input(batch: torch.Tensor, size: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +64,13 @@ class ModelCache:
         device: torch.device,
         precision: str = "auto",
         on_load: Callable[[float], None] | None = None,
+        builder: Executor | None = None,
     ) -> None:
         self.budget_bytes = budget_bytes
         self.device = device
         self.precision = precision
         self._on_load = on_load
+        self._builder = builder  # where models are built (the server's inference thread)
         self._models: OrderedDict[str, ServedModel] = OrderedDict()
         self._backbones: dict[str, _SharedBackbone] = {}
         self._loading: dict[str, Future[ServedModel]] = {}
@@ -109,7 +111,13 @@ class ModelCache:
             return pending.result()
         try:
             started = time.perf_counter()
-            served = self._build(model_id, locate(), resolve_model=resolve_model)
+            directory = locate()  # fetching runs here; building (torch work) on the builder
+            if self._builder is None:
+                served = self._build(model_id, directory, resolve_model=resolve_model)
+            else:
+                served = self._builder.submit(
+                    self._build, model_id, directory, resolve_model=resolve_model
+                ).result()
             served.tag = tag
             if self._on_load is not None:
                 self._on_load(time.perf_counter() - started)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from reprogramming.backbones import ModelResolver
@@ -96,16 +97,18 @@ class ModelServer:
         self.max_wait = max_wait_ms / 1000.0
         self.batching = batching
         self.observer = observer or Observer()
+        # Every forward pass, and every model build, runs on this one thread. Torch's OpenMP
+        # pool belongs to the thread that calls it: torch work spread over several threads
+        # brings a team of spinning OpenMP workers for each, and they fight over the cores
+        # (measured on 2 cores: a forward 2.5x slower once a second thread had used torch).
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self.cache = ModelCache(
             budget_bytes=budget_bytes, device=self.device, precision=precision,
             on_load=lambda seconds: self.observer.load(seconds=seconds),
+            builder=self._inference,
         )  # fmt: skip
         self._directories: dict[str, Path] = {}
         self._groups: dict[tuple[str, ...], _Group] = {}
-        # Every forward pass runs on this one thread. Torch's OpenMP pool belongs to the thread
-        # that calls it: forwards spread over several threads would each bring a team of
-        # spinning OpenMP workers and fight over the cores; one thread keeps one warm team.
-        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._decode = ThreadPoolExecutor(
             max_workers=decode_threads or min(8, os.cpu_count() or 2), thread_name_prefix="decode"
         )
@@ -154,7 +157,8 @@ class ModelServer:
                 batch.append(to_uint8(pil, channels=served.channels, size=served.input_size))
             except InvalidInputError as exc:
                 raise InvalidImageError(exc.message, index=index) from None
-        return torch.stack(batch)
+        # Stacked by NumPy, not torch: see `to_uint8` on keeping torch's threads to inference.
+        return torch.from_numpy(np.stack([t.numpy() for t in batch]))
 
     # Synchronous use ----------------------------------------------------------------------
 
