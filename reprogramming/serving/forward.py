@@ -43,11 +43,10 @@ def shared_probabilities(
     x = torch.cat(parts)
     models = [requests[i][0] for i in order]
     counts = torch.tensor([len(requests[i][1]) for i in order])
-    unique: dict[int, int] = {}
-    for model in models:
-        unique.setdefault(id(model), len(unique))
     distinct = list({id(m): m for m in models}.values())
-    row_model = torch.repeat_interleave(torch.tensor([unique[id(m)] for m in models]), counts)
+    slot = {id(m): i for i, m in enumerate(distinct)}
+    # Each row's model, as an index into `distinct`: what every per-row gather below reads.
+    row_model = torch.repeat_interleave(torch.tensor([slot[id(m)] for m in models]), counts)
     row_model = row_model.to(device)
 
     x = _apply_programs(x, distinct, row_model)
