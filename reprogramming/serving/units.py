@@ -118,9 +118,16 @@ def module_bytes(module: torch.nn.Module) -> int:
 
 
 def shared_parts(
-    model: ReprogrammedModel, *, model_id: str, channels: int, key: str, device: torch.device
+    model: ReprogrammedModel,
+    *,
+    backbone: Backbone,
+    model_id: str,
+    channels: int,
+    key: str,
+    device: torch.device,
 ) -> ServedModel:
-    """A served model from a loaded probe or program: its own tensors, on `device`."""
+    """A served model from a loaded probe or program: its own tensors (on `device`), beside
+    the shared `backbone` it was trained on."""
     head: LinearHead | IndexHead
     program = None
     with torch.no_grad():
@@ -161,7 +168,7 @@ def shared_parts(
         nbytes=tensor_bytes(own),
         head=head,
         program=program,
-        backbone=model.backbone,
+        backbone=backbone,
         backbone_key=key,
     )
 
