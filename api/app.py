@@ -16,6 +16,7 @@ from api.routes import catalog, dashboard, datasets, health, jobs, models
 from db import jobs as job_queries
 from db.session import session_scope
 from db.settings import Settings, get_settings
+from reprogramming import __version__
 from reprogramming.serving import ModelServer
 from services.logs import configure_logging
 
@@ -57,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not logging.getLogger().handlers:  # a host that configured logging keeps its own
         configure_logging(settings)
-    app = FastAPI(title="Reprogram", version="1.0", description=DESCRIPTION, lifespan=_lifespan)
+    app = FastAPI(
+        title="Reprogram", version=__version__, description=DESCRIPTION, lifespan=_lifespan
+    )
     app.state.settings = settings
     app.state.models = ModelServer(
         budget_bytes=settings.model_cache_bytes,

@@ -1,10 +1,15 @@
 """Reprogram: the Python SDK and the `reprogram` command. Importing it never loads torch."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from reprogram.async_client import AsyncClient, AsyncJob
 from reprogram.client import Client, Job
 from reprogram.objects import CatalogEntry, Dataset, Event, Model, Prediction
 
-__version__ = "0.1.0"
+try:  # the one version is pyproject.toml's, as installed
+    __version__ = version("reprogram")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = [
     "AsyncClient",
     "AsyncJob",

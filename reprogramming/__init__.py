@@ -4,4 +4,9 @@ Importing this package stays light (no torch): the job spec lives in `reprogramm
 the engine's heavy parts are imported from their modules (`reprogramming.job`, ...).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the one version is pyproject.toml's, as installed
+    __version__ = version("reprogram")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
