@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -62,20 +63,20 @@ def _owner(
 
 OwnerDep = Annotated[Owner, Depends(_owner)]
 
-# Key → owner, kept for KEY_TTL_S (db.owners says why).
-_keys: dict[str, tuple[Owner, float]] = {}
+# Key digest → owner, kept for KEY_TTL_S (db.owners says why); bounded, the oldest go first.
+_keys: TTLCache[str, Owner] = TTLCache(maxsize=10_000, ttl=KEY_TTL_S)
+_keys_lock = threading.Lock()  # the cache is shared by the threads that run dependencies
 
 
 def _cached_owner(key: str, url: str) -> Owner | None:
-    now = time.monotonic()
     digest = hash_key(key)  # the raw key is never kept
-    hit = _keys.get(digest)
-    if hit is not None and hit[1] > now:
-        return hit[0]
+    with _keys_lock:
+        owner = _keys.get(digest)
+    if owner is not None:
+        return owner
     with session_scope(url) as session:
         owner = owner_for_key(session, key=key)
     if owner is not None:
-        if len(_keys) > 10_000:
-            _keys.clear()
-        _keys[digest] = (owner, now + KEY_TTL_S)
+        with _keys_lock:
+            _keys[digest] = owner
     return owner
