@@ -53,9 +53,5 @@ def get_blob(session: Session, *, key: str) -> Blob | None:
     return session.get(Blob, key)
 
 
-def blob_keys(session: Session, *, prefix: str) -> list[str]:
-    return list(session.scalars(select(Blob.key).where(Blob.key.startswith(prefix))))
-
-
 def delete_blobs(session: Session, *, prefix: str) -> None:
     session.execute(delete(Blob).where(Blob.key.startswith(prefix)))

@@ -243,7 +243,7 @@ DEFAULT_LR = {"adversarial_program": 1e-2}
 
 
 class JobSpec(_Strict):
-    """A whole reprogramming job (DESIGN.md §3)."""
+    """A whole reprogramming job: backbone, dataset, method and hyperparameters."""
 
     model_config = ConfigDict(
         json_schema_extra={

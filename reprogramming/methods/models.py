@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -38,9 +37,6 @@ class ReprogrammedModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))
-
-    def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        return (p for p in self.parameters() if p.requires_grad)
 
     def train(self, mode: bool = True) -> ReprogrammedModel:
         if not self.frozen:
