@@ -77,8 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models, dashboard):
+    for module in (health, catalog, datasets, jobs, models):
         app.include_router(module.router)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if not _jobs_collector_registered:
         url = settings.sqlalchemy_url

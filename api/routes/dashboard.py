@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
-
-from api.errors import not_found
+from starlette.datastructures import MutableHeaders
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 router = APIRouter(include_in_schema=False)
 FOLDER = Path(__file__).resolve().parent.parent / "dashboard"
-MEDIA_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-}
 # Assets are revalidated on every load, so a new release shows up without a hard refresh;
 # the page runs only its own scripts and styles and talks only to this origin.
 HEADERS = {
@@ -27,21 +22,36 @@ HEADERS = {
 }
 
 
-def _asset(name: str) -> FileResponse:
-    """One file of the dashboard folder, by exact name (no paths, nothing outside it)."""
-    path = FOLDER / name
-    if "/" in name or "\\" in name or path.suffix not in MEDIA_TYPES or not path.is_file():
-        raise not_found("dashboard file", name)
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=HEADERS)
-
-
 @router.api_route("/", methods=["GET", "HEAD"])
 def index() -> FileResponse:
     """The dashboard's single page (it routes itself by the URL fragment)."""
-    return _asset("index.html")
+    return FileResponse(FOLDER / "index.html", media_type="text/html; charset=utf-8")
 
 
-@router.api_route("/dashboard/{name}", methods=["GET", "HEAD"])
-def asset(name: str) -> FileResponse:
-    """A script, stylesheet or icon of the dashboard."""
-    return _asset(name)
+class DashboardHeaders:
+    """Adds the dashboard's caching and content-security headers to its responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != "/" and not path.startswith("/dashboard/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the page and its assets (Starlette's StaticFiles: no paths outside the folder)."""
+    app.include_router(router)
+    app.mount("/dashboard", StaticFiles(directory=FOLDER), name="dashboard")
+    app.add_middleware(DashboardHeaders)
