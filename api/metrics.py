@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reprogramming.serving import ModelServer, Observer
@@ -72,7 +72,7 @@ class ServedModelsCollector:
 
     server: ModelServer | None = None
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         if self.server is None:
             return
         stats = self.server.stats()
@@ -120,7 +120,7 @@ class JobsByStatus:
     def __init__(self, count: Callable[[], dict[str, int]]) -> None:
         self.count = count
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("reprogram_jobs", "Jobs by status.", labels=["status"])
         try:
             counts = self.count()

@@ -5,10 +5,11 @@ Functions here flush but never commit: the request or task that calls them owns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, Executable, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Event, Job, is_id, utcnow
@@ -19,6 +20,11 @@ SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 STATUSES: tuple[str, ...] = get_args(JobStatus)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+
+def _update(session: Session, statement: Executable) -> CursorResult[Any]:
+    """Run an UPDATE; its result says how many rows it changed (`rowcount`)."""
+    return cast(CursorResult[Any], session.execute(statement))
 
 
 def create_job(
@@ -77,7 +83,7 @@ def list_jobs(
     session: Session,
     *,
     owner_id: str,
-    status: list[str] | None = None,
+    status: Sequence[str] | None = None,
     limit: int = 20,
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
@@ -91,7 +97,8 @@ def list_jobs(
 def claim_job(session: Session, *, job_id: str, worker: str, stale_after: timedelta) -> Job | None:
     """Atomically take a queued job, or a running one whose worker went silent; None if taken."""
     now = utcnow()
-    result = session.execute(
+    result = _update(
+        session,
         update(Job)
         .where(
             Job.id == job_id,
@@ -107,7 +114,7 @@ def claim_job(session: Session, *, job_id: str, worker: str, stale_after: timede
             heartbeat_at=now,
             started_at=now,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if result.rowcount != 1:
         return None
@@ -136,11 +143,12 @@ def beat(
         values["progress"] = progress
     if epoch is not None:
         values["epoch"] = epoch
-    result = session.execute(
+    result = _update(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.worker == worker)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     status = session.scalar(select(Job.status).where(Job.id == job_id))
     return status, result.rowcount == 1
@@ -159,11 +167,12 @@ def record_epoch(
 
     A write retried after a lost connection, or a resumed attempt, finds the epoch recorded.
     """
-    result = session.execute(
+    result = _update(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.status.in_((RUNNING, CANCELLING)))
         .values(heartbeat_at=utcnow(), progress=progress, epoch=epoch)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if result.rowcount != 1:
         return False
@@ -180,7 +189,8 @@ def hand_back(
 ) -> bool:
     """Put this worker's running job back in the queue (the worker is stopping); False if not ours."""
     now = utcnow()
-    result = session.execute(
+    result = _update(
+        session,
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.status == RUNNING)
         .values(
@@ -191,7 +201,7 @@ def hand_back(
             dispatches=Job.dispatches + 1,
             redispatch_at=now + redispatch_after,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if result.rowcount != 1:
         return False
@@ -302,20 +312,22 @@ def finish_job(
 def request_cancel(session: Session, *, job: Job) -> Job:
     """Cancel a queued job at once, or ask a running one to stop (it sees the flag within a step)."""
     if job.status == QUEUED:
-        result = session.execute(
+        result = _update(
+            session,
             update(Job)
             .where(Job.id == job.id, Job.status == QUEUED)
             .values(status=CANCELLED, finished_at=utcnow())
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         if result.rowcount == 1:
             add_event(session, job_id=job.id, type="status", message=CANCELLED)
     elif job.status == RUNNING:
-        result = session.execute(
+        result = _update(
+            session,
             update(Job)
             .where(Job.id == job.id, Job.status == RUNNING)
             .values(status=CANCELLING)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         if result.rowcount == 1:
             add_event(session, job_id=job.id, type="status", message=CANCELLING)

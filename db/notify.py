@@ -10,6 +10,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
+
 from db.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,6 @@ def publish(settings: Settings, *, job_id: str) -> None:
     """Tell live streams of a job that new events are committed (best effort)."""
     if not uses_redis(settings):
         return
-    import redis
-
     try:
         client = _client(settings.broker_url or "")
         client.publish(channel(job_id), "1")
@@ -36,11 +36,10 @@ def publish(settings: Settings, *, job_id: str) -> None:
         log.warning("could not publish an event notification for %s", job_id, exc_info=True)
 
 
-_clients: dict[str, object] = {}
+_clients: dict[str, redis.Redis] = {}
 
 
-def _client(url: str):  # type: ignore[no-untyped-def]
-    import redis
+def _client(url: str) -> redis.Redis:
 
     if url not in _clients:
         _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)

@@ -7,6 +7,7 @@ module only performs those actions with awaits.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -101,7 +102,7 @@ class AsyncJobs(_Resource):
         data = await self._run(p.cancel_job(job_id, self._client.retry))
         return make(AsyncJob, data, _client=self._client)
 
-    async def events(self, job_id: str, *, after: int | None = None) -> list[Event]:
+    async def events(self, job_id: str, *, after: int | None = None) -> builtins.list[Event]:
         """Every event so far (or after an id)."""
         events = await self._run(p.list_events(job_id, after, self._client.retry))
         return [make(Event, e) for e in events]
@@ -130,7 +131,7 @@ class AsyncModels(_Resource):
 
     async def predict(
         self, model_id: str, images: Any, *, top_k: int = 5
-    ) -> list[list[Prediction]]:
+    ) -> builtins.list[builtins.list[Prediction]]:
         """Top-k labels for images: paths, bytes, PIL images or numpy arrays (one or a list)."""
         op = p.predict(model_id, p.encode_images(images), top_k, self._client.retry)
         return predictions(await self._run(op))

@@ -6,6 +6,7 @@ this module only performs those actions with blocking I/O.
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,7 +98,7 @@ class Jobs(_Resource):
         data = self._run(p.cancel_job(job_id, self._client.retry))
         return make(Job, data, _client=self._client)
 
-    def events(self, job_id: str, *, after: int | None = None) -> list[Event]:
+    def events(self, job_id: str, *, after: int | None = None) -> builtins.list[Event]:
         """Every event so far (or after an id)."""
         return [make(Event, e) for e in self._run(p.list_events(job_id, after, self._client.retry))]
 
@@ -122,7 +123,9 @@ class Models(_Resource):
         for item in self._client._pages("/v1/models", {"limit": page_size}):
             yield make(Model, item)
 
-    def predict(self, model_id: str, images: Any, *, top_k: int = 5) -> list[list[Prediction]]:
+    def predict(
+        self, model_id: str, images: Any, *, top_k: int = 5
+    ) -> builtins.list[builtins.list[Prediction]]:
         """Top-k labels for images: paths, bytes, PIL images or numpy arrays (one or a list)."""
         op = p.predict(model_id, p.encode_images(images), top_k, self._client.retry)
         return predictions(self._run(op))

@@ -128,7 +128,7 @@ def load_model(
             f"{directory / WEIGHTS} does not match a {method} model: "
             f"missing {sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]}"
         )
-    model.artifact_manifest = manifest  # type: ignore[assignment]
+    model.artifact_manifest = manifest
     return model.eval()
 
 
@@ -144,7 +144,7 @@ class _Features(nn.Module):
 def artifact_backbone(directory: Path, *, resolve_model: Any = None) -> Backbone:
     """A finished model used as the backbone of a new job: its labels are the source labels."""
     model = load_model(directory, resolve_model=resolve_model)
-    manifest = model.artifact_manifest  # type: ignore[attr-defined]
+    manifest = model.artifact_manifest
     features = _Features(model)
     with torch.no_grad():
         probe = torch.zeros(1, 3, model.input_size, model.input_size)

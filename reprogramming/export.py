@@ -74,7 +74,7 @@ def export_model(
     if format not in FORMATS:
         raise ValueError(f"format is one of {list(FORMATS)}, not {format!r}")
     model = load_model(Path(directory), resolve_model=resolve_model)
-    manifest = model.artifact_manifest  # type: ignore[attr-defined]
+    manifest = model.artifact_manifest
     portable = Portable(model).eval()
     example = torch.rand(2, 3, model.input_size, model.input_size)
     labels = json.dumps(list(model.labels))

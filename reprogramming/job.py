@@ -28,10 +28,10 @@ from reprogramming.loop import (
     recalibrate_batchnorm,
 )
 from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
-from reprogramming.methods.label_mapping import greedy_one_to_one
+from reprogramming.methods.label_mapping import IndexMapping, greedy_one_to_one
 from reprogramming.methods.models import Classifier
 from reprogramming.paths import data_dir as default_data_dir
-from reprogramming.runtime import pick_device, place_data, seed_everything, use_bf16
+from reprogramming.runtime import pick_device, place_data, seed_everything, to_device, use_bf16
 from reprogramming.spec import JobSpec, parse_spec
 
 LogCallback = Callable[[str], None]
@@ -79,8 +79,10 @@ def _remapper(
         ).argmax(1)
         counts = torch.zeros(num_target, model.backbone.num_labels)
         counts.index_put_((train.labels, source), torch.ones(len(source)), accumulate=True)
-        index = greedy_one_to_one(counts).to(model.mapping.index.device)
-        model.mapping.index.copy_(index)
+        mapping = model.mapping
+        assert isinstance(mapping, IndexMapping)  # only one-to-one mappings are re-chosen
+        index = greedy_one_to_one(counts).to(mapping.index.device)
+        mapping.index.copy_(index)
         log(f"epoch {epoch + 1}: {model.mapping.kind} label mapping → {index.tolist()}")
 
     return remap
@@ -129,7 +131,7 @@ def run_job(
     seed_everything(hp.seed)
     config = method.model_dump(exclude={"kind"})
     model = build_model(method.kind, config, backbone, splits.classes, seed=hp.seed)
-    model.to(device=device, memory_format=torch.channels_last)
+    to_device(model, device)
     trains_weights = method.kind in ("finetune", "scratch")
     bf16 = use_bf16(hp.precision, device, training_weights=trains_weights)
     log(f"device: {device}, bf16 autocast: {bf16}")

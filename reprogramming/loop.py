@@ -52,14 +52,15 @@ def make_optimizer(params: list[nn.Parameter], hp: Hyperparameters) -> torch.opt
     lr = hp.lr if hp.lr is not None else 1e-3
     # On CUDA the fused kernels make a step one launch instead of several per parameter, which
     # matters for a linear probe whose steps are tiny.
-    fused = {"fused": True} if params and all(p.is_cuda for p in params) else {}
+    # One fused kernel per step on CUDA; None leaves the choice to torch elsewhere.
+    fused = True if params and all(p.is_cuda for p in params) else None
     if hp.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay, **fused
+            params, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=fused
         )
     if hp.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=hp.weight_decay, **fused)
-    return torch.optim.Adam(params, lr=lr, weight_decay=hp.weight_decay, **fused)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=hp.weight_decay, fused=fused)
+    return torch.optim.Adam(params, lr=lr, weight_decay=hp.weight_decay, fused=fused)
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None = None) -> list[torch.Tensor]:

@@ -13,7 +13,7 @@ from torch import nn
 from reprogramming.artifacts import load_model
 from reprogramming.backbones import Backbone, build_backbone
 from reprogramming.images import ImageLike, open_image, to_model_input, to_uint8
-from reprogramming.runtime import autocast, pick_device, use_bf16
+from reprogramming.runtime import autocast, pick_device, to_device, use_bf16
 from reprogramming.spec import BackboneSpec
 
 
@@ -50,7 +50,7 @@ class Predictor:
         batch_size: int = 64,
     ) -> None:
         self.device = pick_device(device)
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.model = to_device(model, self.device).eval()
         self.labels = labels
         self.input_size = input_size
         self.channels = channels
@@ -68,7 +68,7 @@ class Predictor:
     ) -> Predictor:
         """A predictor for a trained artifact directory (optionally over a shared backbone)."""
         model = load_model(Path(directory), backbone=backbone, resolve_model=resolve_model)
-        manifest = model.artifact_manifest  # type: ignore[attr-defined]
+        manifest = model.artifact_manifest
         return cls(
             model,
             labels=model.labels,

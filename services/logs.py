@@ -46,7 +46,7 @@ def _value(value: Any) -> str:
 class TextFormatter(logging.Formatter):
     """`time level logger message key=value ...`, in UTC."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ")

@@ -9,6 +9,7 @@ process exits.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -61,8 +62,8 @@ def _enforce_grace(settings: Settings) -> None:
     for job_id, (worker, queue) in dict(_running).items():
         try:
             handed = run_transaction(
-                lambda s, j=job_id, w=worker: jobs.hand_back(
-                    s, job_id=j, worker=w, reason=reason,
+                functools.partial(
+                    jobs.hand_back, job_id=job_id, worker=worker, reason=reason,
                     redispatch_after=redispatch_delay(settings, dispatches=1),
                 ),
                 url=settings.sqlalchemy_url,

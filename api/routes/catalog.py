@@ -41,7 +41,7 @@ def methods(owner: OwnerDep) -> schemas.Catalog:
     """Reprogramming methods (`method.kind`)."""
     from reprogramming.methods import list_methods
 
-    return schemas.Catalog(data=[schemas.CatalogEntry(**m) for m in list_methods()])
+    return schemas.Catalog(data=[schemas.CatalogEntry.model_validate(m) for m in list_methods()])
 
 
 @router.get("/datasets", response_model=schemas.Catalog)
@@ -49,7 +49,7 @@ def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
     """Built-in datasets (usable offline or not) and the caller's uploads (use their id)."""
     from reprogramming.data import list_datasets
 
-    builtin = [schemas.CatalogEntry(**d) for d in list_datasets()]
+    builtin = [schemas.CatalogEntry.model_validate(d) for d in list_datasets()]
     uploads, _ = resources.list_datasets(session, owner_id=owner.id, limit=200, cursor=None)
     uploaded = [
         schemas.CatalogEntry(

@@ -8,9 +8,9 @@ import io
 import logging
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -150,7 +150,7 @@ def export(
     )
 
 
-def _chunks(data: bytes, size: int = 1 << 16):  # type: ignore[no-untyped-def]
+def _chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
 
@@ -248,7 +248,7 @@ async def _read_images(
     parts = await read_multipart(
         request, max_bytes=settings.max_predict_bytes, open_sink=memory_sink("files")
     )
-    files = [p.sink.getvalue() for p in parts if p.name == "files" and p.sink is not None]  # type: ignore[union-attr]
+    files = [cast(io.BytesIO, p.sink).getvalue() for p in parts if p.name == "files" and p.sink]
     if not files:
         raise ApiError(
             422, "invalid_request", "send images as multipart field 'files'", field="files"

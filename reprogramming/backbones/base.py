@@ -17,6 +17,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Backbone(nn.Module):
     """A classifier split at its penultimate layer, normalising its own input."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         *,

@@ -25,6 +25,8 @@ def weights_path(name: str) -> Path | None:
         module = importlib.import_module(package)
     except ImportError:
         return None
+    if module.__file__ is None:
+        return None
     path = Path(module.__file__).parent / "models" / filename
     return path if path.exists() else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from reprogramming.backbones.base import Backbone, imagenet_labels
 from reprogramming.errors import UnavailableError
@@ -14,7 +15,7 @@ def build(name: str, weights: str) -> Backbone:
 
     pretrained = weights != "random"
     try:
-        model = timm.create_model(name, pretrained=pretrained)
+        model: Any = timm.create_model(name, pretrained=pretrained)  # timm models vary
     except Exception as exc:  # hub download errors when offline
         raise UnavailableError(
             f"timm weights for '{name}' are not cached and could not be downloaded "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,15 +84,6 @@ TORCHVISION_DATASETS["fashion_mnist_tv"] = TorchvisionDataset(
     "FashionMNIST", {"train": True}, {"train": False}, fixed_size=True
 )
 
-for _name, _entry in TORCHVISION_DATASETS.items():
-    if _name.endswith("_tv"):
-        continue
-    DATASETS.register(
-        _name,
-        description=f"torchvision.datasets.{_entry.cls} (downloaded on first use)",
-        available=lambda n=_name: _cached_any(n),
-    )(_torchvision_loader(_name))
-
 
 def _cached_any(name: str) -> bool:
     """Whether a decoded or downloaded copy is already here (the only way it works offline)."""
@@ -101,6 +93,16 @@ def _cached_any(name: str) -> bool:
         return True
     entry = TORCHVISION_DATASETS.get(name)
     return entry is not None and (root / "torchvision" / entry.cls).exists()
+
+
+for _name, _entry in TORCHVISION_DATASETS.items():
+    if _name.endswith("_tv"):
+        continue
+    DATASETS.register(
+        _name,
+        description=f"torchvision.datasets.{_entry.cls} (downloaded on first use)",
+        available=functools.partial(_cached_any, _name),
+    )(_torchvision_loader(_name))
 
 
 def _source_key(spec: DatasetSpec, path: Path | None) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from PIL import Image
 
@@ -72,7 +72,7 @@ _Decompressor = Callable[[IO[bytes]], IO[bytes]]
 
 
 def _gunzip(handle: IO[bytes]) -> IO[bytes]:
-    return gzip.GzipFile(fileobj=handle, mode="rb")
+    return cast(IO[bytes], gzip.GzipFile(fileobj=handle, mode="rb"))
 
 
 _TAR_COMPRESSIONS: dict[bytes, _Decompressor] = {
@@ -334,7 +334,7 @@ class _GuardedTarInfo(tarfile.TarInfo):
                 f"{_MAX_TAR_METADATA_BYTES}",
                 "corrupt",
             )
-        return super()._proc_member(tarfile_)
+        return super()._proc_member(tarfile_)  # type: ignore[misc]  # private: not in the stubs
 
 
 class _CountingReader:
@@ -410,7 +410,7 @@ def _tar_stream(
             )
             # Stream mode reads strictly forward, so every byte passes through the counter.
             with tarfile.open(
-                fileobj=reader,  # type: ignore[arg-type]
+                fileobj=cast(IO[bytes], reader),
                 mode="r|",
                 tarinfo=_GuardedTarInfo,
             ) as tf:

@@ -15,6 +15,8 @@ class IndexMapping(nn.Module):
     `index` is chosen and when it is re-chosen.
     """
 
+    index: torch.Tensor
+
     def __init__(self, index: torch.Tensor, kind: LabelMappingKind) -> None:
         super().__init__()
         self.kind = kind

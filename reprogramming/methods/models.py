@@ -16,12 +16,15 @@ class ReprogrammedModel(nn.Module):
     """[0, 1] RGB images at `input_size` → logits over `labels`; features() feeds classify()."""
 
     method: str = ""
+    # The manifest the model was loaded from (`load_model` sets it; empty while training).
+    artifact_manifest: dict[str, Any]
 
     def __init__(self, backbone: Backbone, labels: list[str], *, frozen: bool) -> None:
         super().__init__()
         self.backbone = backbone
         self.labels = list(labels)
         self.frozen = frozen
+        self.artifact_manifest = {}
         if frozen:
             backbone.freeze()
 

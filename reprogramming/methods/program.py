@@ -18,6 +18,8 @@ class AdversarialProgram(nn.Module):
     canvas: add (x + P), subtract (x - P) or multiply (x ⊙ (1 + P)).
     """
 
+    mask: torch.Tensor
+
     def __init__(
         self, *, canvas_size: int, image_size: int, region: Region, operation: Operation
     ) -> None:

@@ -23,6 +23,7 @@ from torch import nn
 from reprogramming.artifacts import load_model, read_manifest
 from reprogramming.backbones import Backbone, ModelResolver, build_backbone
 from reprogramming.predictor import Predictor
+from reprogramming.runtime import to_device
 from reprogramming.serving.units import (
     SHARED_METHODS,
     ServedModel,
@@ -221,7 +222,7 @@ class ModelCache:
                     entry.users += 1
                     return entry
             backbone = build_backbone(BackboneSpec(**ref)).freeze()
-            backbone = backbone.to(self.device, memory_format=torch.channels_last)
+            backbone = to_device(backbone, self.device)
             entry = _SharedBackbone(backbone, _shell(backbone), module_bytes(backbone), users=1)
             with self._lock:
                 self._backbones[key] = entry
