@@ -35,6 +35,14 @@ class InvalidInputError(ReprogramError, ValueError):
     code = "invalid_input"
 
 
+class InvalidImageError(InvalidInputError):
+    """One image of a batch cannot be decoded; `index` says which."""
+
+    def __init__(self, message: str, *, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 class Cancelled(Exception):
     """Raised inside the training loop when the caller asked it to stop.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from reprogramming.errors import InvalidInputError
+from reprogramming.errors import InvalidImageError, InvalidInputError
 
 ImageLike = Image.Image | bytes | str | Path | np.ndarray | torch.Tensor
 
@@ -79,6 +80,19 @@ def to_uint8(image: Image.Image, *, channels: int, size: int | None = None) -> t
     # the calling thread, and in a server every decoding thread's team competes with the
     # inference thread's for the cores.
     return torch.from_numpy(array.transpose(2, 0, 1).copy(order="C"))
+
+
+def decode_batch(images: Sequence[ImageLike], *, channels: int, size: int) -> torch.Tensor:
+    """Images of any size and mode as one uint8 batch of `channels` × size²; an image that
+    cannot be read raises InvalidImageError with its index."""
+    batch = []
+    for index, image in enumerate(images):
+        try:
+            batch.append(to_uint8(open_image(image), channels=channels, size=size).numpy())
+        except InvalidInputError as exc:
+            raise InvalidImageError(exc.message, index=index) from None
+    # Stacked by NumPy, not torch: see `to_uint8` on keeping torch's threads to one.
+    return torch.from_numpy(np.stack(batch))
 
 
 def to_model_input(batch: torch.Tensor, size: int) -> torch.Tensor:

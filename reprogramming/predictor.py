@@ -12,7 +12,7 @@ from torch import nn
 
 from reprogramming.artifacts import load_model
 from reprogramming.backbones import Backbone, build_backbone
-from reprogramming.images import ImageLike, open_image, to_model_input, to_uint8
+from reprogramming.images import ImageLike, decode_batch, to_model_input
 from reprogramming.runtime import autocast, pick_device, to_device, use_bf16
 from reprogramming.spec import BackboneSpec
 
@@ -86,12 +86,7 @@ class Predictor:
 
     def preprocess(self, images: Sequence[ImageLike]) -> torch.Tensor:
         """Decode and fit images to the model's input as one uint8 batch."""
-        return torch.stack(
-            [
-                to_uint8(open_image(image), channels=self.channels, size=self.input_size)
-                for image in images
-            ]
-        )
+        return decode_batch(images, channels=self.channels, size=self.input_size)
 
     def top_k(self, probs: torch.Tensor, k: int) -> list[list[Prediction]]:
         """The k most likely labels of each row of probabilities."""

@@ -4,8 +4,9 @@
 directly (see `reprogramming.serving.server`).
 """
 
+from reprogramming.errors import InvalidImageError
 from reprogramming.serving.cache import CacheStats, ModelCache
-from reprogramming.serving.server import InvalidImageError, ModelServer, Observer
+from reprogramming.serving.server import ModelServer, Observer
 from reprogramming.serving.units import ServedModel
 
 __all__ = [

@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from reprogramming.backbones import ModelResolver
-from reprogramming.errors import InvalidInputError, UnknownNameError
-from reprogramming.images import ImageLike, open_image, to_uint8
+from reprogramming.errors import UnknownNameError
+from reprogramming.images import ImageLike, decode_batch
 from reprogramming.predictor import Prediction
 from reprogramming.runtime import pick_device, use_bf16
 from reprogramming.serving.cache import CacheStats, Locator, ModelCache
@@ -51,14 +50,6 @@ class Observer:
 
     def load(self, *, seconds: float) -> None:
         """A model was loaded from its artifact (a cold start)."""
-
-
-class InvalidImageError(InvalidInputError):
-    """One image of a request cannot be decoded; `index` says which."""
-
-    def __init__(self, message: str, *, index: int) -> None:
-        super().__init__(message)
-        self.index = index
 
 
 @dataclass
@@ -150,23 +141,16 @@ class ModelServer:
 
     def decode(self, served: ServedModel, images: Sequence[ImageLike]) -> torch.Tensor:
         """Images of any size and mode as one uint8 batch fitted to the model's input."""
-        batch = []
-        for index, image in enumerate(images):
-            try:
-                pil = open_image(image)
-                batch.append(to_uint8(pil, channels=served.channels, size=served.input_size))
-            except InvalidInputError as exc:
-                raise InvalidImageError(exc.message, index=index) from None
-        # Stacked by NumPy, not torch: see `to_uint8` on keeping torch's threads to inference.
-        return torch.from_numpy(np.stack([t.numpy() for t in batch]))
+        return decode_batch(images, channels=served.channels, size=served.input_size)
 
     # Synchronous use ----------------------------------------------------------------------
 
     def probabilities_many(self, requests: Sequence[Request]) -> list[torch.Tensor]:
         """Probabilities for (model, uint8 batch) pairs, one forward per group, in this thread."""
         results: list[torch.Tensor | None] = [None] * len(requests)
-        order = sorted(range(len(requests)), key=lambda i: self._group_of(requests[i][0]))
-        for _, members in itertools.groupby(order, key=lambda i: self._group_of(requests[i][0])):
+        groups = [self._group_of(served) for served, _ in requests]
+        order = sorted(range(len(requests)), key=groups.__getitem__)
+        for _, members in itertools.groupby(order, key=groups.__getitem__):
             chosen = list(members)
             for i, probs in zip(chosen, self._run([requests[i] for i in chosen]), strict=True):
                 results[i] = probs
