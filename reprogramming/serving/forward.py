@@ -84,20 +84,13 @@ def _apply_programs(
     x: torch.Tensor, models: list[ServedModel], row_model: torch.Tensor
 ) -> torch.Tensor:
     """Each program row through its own model's program (others untouched)."""
-    programs = [m.program for m in models]
-    if all(p is None for p in programs):
+    members = [i for i, m in enumerate(models) if m.program is not None]
+    if not members:
         return x
-    slot = {i: j for j, i in enumerate(i for i, p in enumerate(programs) if p is not None)}
-    patterns = torch.stack([p.pattern for p in programs if p is not None])
-    coefficients = torch.tensor(
-        [[p.scale, p.shift] for p in programs if p is not None], device=x.device
-    )
-    to_slot = torch.full((len(models),), -1, dtype=torch.long)
-    for i, j in slot.items():
-        to_slot[i] = j
-    row_slot = to_slot.to(x.device)[row_model]
-    rows = (row_slot >= 0).nonzero().squeeze(1)
-    slots = row_slot[rows]
+    programs = [p for p in (models[i].program for i in members) if p is not None]
+    patterns = torch.stack([p.pattern for p in programs])
+    coefficients = torch.tensor([[p.scale, p.shift] for p in programs], device=x.device)
+    rows, slots = _rows_of(members, len(models), row_model)
     pattern = patterns[slots].to(x.dtype)
     scale = coefficients[slots, 0].view(-1, 1, 1, 1)
     shift = coefficients[slots, 1].view(-1, 1, 1, 1)
@@ -131,10 +124,7 @@ def _heads(
         members = [i for i, h in enumerate(heads) if isinstance(h, kind) and h.over == over]
         if not members:
             continue
-        local = torch.full((len(models),), -1, dtype=torch.long)
-        local[members] = torch.arange(len(members))
-        row_local = local.to(features.device)[row_model]
-        rows = (row_local >= 0).nonzero().squeeze(1)
+        rows, row_local = _rows_of(members, len(models), row_model)
         if over == "features":
             inputs = features[rows]
         else:
@@ -142,11 +132,23 @@ def _heads(
             inputs = source[rows]
         chosen = [heads[i] for i in members]
         if kind is LinearHead:
-            out = _grouped_linear(inputs, chosen, row_local[rows], width)  # type: ignore[arg-type]
+            out = _grouped_linear(inputs, chosen, row_local, width)  # type: ignore[arg-type]
         else:
-            out = _grouped_index(inputs, chosen, row_local[rows], width)  # type: ignore[arg-type]
+            out = _grouped_index(inputs, chosen, row_local, width)  # type: ignore[arg-type]
         logits[rows] = out.float()
     return logits
+
+
+def _rows_of(
+    members: list[int], count: int, row_model: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows whose model is one of `members` (indices among `count` models), and for each
+    such row its model's place in `members`."""
+    place = torch.full((count,), -1, dtype=torch.long)
+    place[members] = torch.arange(len(members))
+    row_place = place.to(row_model.device)[row_model]
+    rows = (row_place >= 0).nonzero().squeeze(1)
+    return rows, row_place[rows]
 
 
 def _segments(lengths: list[int], row_head: torch.Tensor, width: int) -> tuple[torch.Tensor, ...]:
