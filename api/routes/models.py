@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import logging
 import threading
@@ -129,22 +130,12 @@ def export(
     path = settings.data_dir / "exports" / f"{model_id}{SUFFIX[format]}"
     if not path.exists():  # artifacts never change, so an export is made once per machine
         directory_of = _directories(settings, owner.id)
-        with _exporting:
+        failure = f"model {model_id} could not be exported as {format}"
+        with _exporting, _named_failure("export_failed", failure, model_id=model_id):
             if not path.exists():
-                try:
-                    export_model(
-                        directory_of(model_id), path, format=format, resolve_model=directory_of
-                    )
-                except ApiError:
-                    raise
-                except Exception as exc:
-                    if database_unavailable(exc):
-                        raise
-                    log_event(log, "model export failed", level=logging.ERROR,
-                              model_id=model_id, format=format, error=describe(exc))  # fmt: skip
-                    raise ApiError(500, "export_failed",
-                                   f"model {model_id} could not be exported as {format}: "
-                                   f"{describe(exc)}") from None  # fmt: skip
+                export_model(
+                    directory_of(model_id), path, format=format, resolve_model=directory_of
+                )
     return FileResponse(
         path, media_type="application/octet-stream", filename=f"{model_id}{SUFFIX[format]}"
     )
@@ -271,17 +262,26 @@ def _load(server: ModelServer, model_id: str, owner_id: str, settings: Settings)
     directory_of = _directories(settings, owner_id)
     with session_scope(settings.sqlalchemy_url) as session:
         _owned(session, model_id, owner_id)
-    try:
+    # A missing or corrupt artifact: say so, and keep serving the other models.
+    with _named_failure("model_load_failed", f"model {model_id} could not be loaded",
+                        model_id=model_id):  # fmt: skip
         return server.load(
             model_id, lambda: directory_of(model_id), tag=owner_id, resolve_model=directory_of
         )
+
+
+@contextlib.contextmanager
+def _named_failure(code: str, message: str, **fields: Any) -> Iterator[None]:
+    """Turn an unexpected failure into a logged 500 `code` that says what and why.
+
+    ApiErrors pass through, and an unreachable database stays the 503 the app makes of it.
+    """
+    try:
+        yield
     except ApiError:
         raise
-    except Exception as exc:  # a missing or corrupt artifact: say so, keep serving the others
+    except Exception as exc:
         if database_unavailable(exc):
             raise
-        log_event(log, "model load failed", level=logging.ERROR, model_id=model_id,
-                  error=describe(exc))  # fmt: skip
-        raise ApiError(
-            500, "model_load_failed", f"model {model_id} could not be loaded: {describe(exc)}"
-        ) from None
+        log_event(log, message, level=logging.ERROR, error=describe(exc), **fields)
+        raise ApiError(500, code, f"{message}: {describe(exc)}") from None
