@@ -33,9 +33,9 @@ from common import command_line, describe_device, fresh_data_dir, table, verdict
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rss_mb() -> float:
-    """Resident memory of this process, MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (default: this one), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from common import command_line, fresh_data_dir, table
-from serving import photo_png
+from serving import photo_png, rss_mb
 from support.services import (
     Service,
     fresh_database,
@@ -115,13 +115,6 @@ def copy_models(database_url: str, model_ids: list[str], total: int) -> list[str
             session.add_all([job, model])
             ids.append(model.id)
     return ids
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def sequence(model_ids: list[str], total: int, how: str, seed: int = 0) -> list[str]:
