@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from reprogram.async_client import AsyncClient, AsyncJob
 from reprogram.client import Client, Job
 from reprogram.objects import CatalogEntry, Dataset, Event, Model, Prediction
+from reprogram.statuses import JobStatus
 
 try:  # the one version is pyproject.toml's, as installed
     __version__ = version("reprogram")
@@ -18,6 +19,7 @@ __all__ = [
     "Dataset",
     "Event",
     "Job",
+    "JobStatus",
     "Model",
     "Prediction",
 ]

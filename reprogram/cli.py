@@ -10,20 +10,21 @@ from reprogram import __version__
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands; each imports its heavy dependencies only when it runs."""
-    from reprogram import client_commands, engine_commands, server_commands
+    from reprogram import engine_commands, server_commands
+    from reprogram.commands import exits, parsers
 
     parser = argparse.ArgumentParser(
         prog="reprogram",
         description="Repurpose pretrained image classifiers without changing their weights.",
-        epilog=client_commands.EXIT_CODES,
+        epilog=exits.EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reprogram {__version__}")
-    client_commands.add_global_options(parser)
+    parsers.add_global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     engine_commands.add_parsers(sub)
     server_commands.add_parsers(sub)
-    client_commands.add_parsers(sub)
+    parsers.add_parsers(sub)
     return parser
 
 

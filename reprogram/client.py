@@ -27,8 +27,6 @@ from reprogram.objects import (
     predictions,
 )
 
-FINISHED, STATUSES = p.FINISHED, p.STATUSES
-
 
 class Job(JobFields):
     """A job; `wait()`, `refresh()`, `cancel()`, `events()` and `stream()` act on it."""

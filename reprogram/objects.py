@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reprogram.errors import JobFailed
-from reprogram.protocol import FINISHED
+from reprogram.statuses import FINISHED, JobStatus
 
 T = TypeVar("T")
 
@@ -105,6 +105,6 @@ def finished(job: Any, timeout: float | None, raise_on_failure: bool) -> Any:
     """The job a wait() ended on: TimeoutError if it is still going, JobFailed if it failed."""
     if not job.done:
         raise TimeoutError(f"job {job.id} still {job.status} after {timeout} s")
-    if raise_on_failure and job.status != "succeeded":
+    if raise_on_failure and job.status != JobStatus.SUCCEEDED:
         raise JobFailed(job)
     return job

@@ -24,11 +24,10 @@ from typing import Any, TypeVar
 import httpx
 
 from reprogram.errors import ConnectionFailed, from_response
+from reprogram.statuses import FINISHED
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-STATUSES = ("queued", "running", "cancelling", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
 STREAM_READ_TIMEOUT_S = 60.0  # the service sends a keep-alive comment well within this
 
 T = TypeVar("T")

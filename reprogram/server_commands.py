@@ -75,7 +75,7 @@ def keys_create_command(args: argparse.Namespace) -> int:
 def keys_list_command(args: argparse.Namespace) -> int:
     from db.owners import list_keys
     from db.session import session_scope
-    from reprogram.client_commands import print_table
+    from reprogram.commands.output import print_table
 
     with session_scope() as session:
         rows = [(k.id, o.name, k.prefix + "…", k.created_at.strftime("%Y-%m-%d %H:%M"),

@@ -19,7 +19,7 @@ from support.exported import onnx_metadata
 from support.services import free_port
 
 from reprogram.cli import main
-from reprogram.client_commands import Exit
+from reprogram.commands.exits import Exit
 
 REPROGRAM = str(Path(sys.executable).with_name("reprogram"))  # the installed entry point
 
@@ -235,7 +235,7 @@ def test_exit_codes_and_pure_json_of_the_real_command(service, key: str) -> None
 def test_the_commands_never_import_torch(service, key: str) -> None:  # type: ignore[no-untyped-def]
     script = (
         "import sys\n"
-        "import reprogram.client_commands\n"
+        "import reprogram.commands.parsers\n"
         "from reprogram.cli import main\n"
         f"code = main(['--url', {service.api_url!r}, '--api-key', {key!r}, 'jobs', 'list'])\n"
         "code = code or main(['models', 'list', '--json'])\n"

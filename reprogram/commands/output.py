@@ -1,0 +1,80 @@
+"""How the client commands print: JSON documents, aligned tables and `key  value` blocks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
+from itertools import islice
+from typing import Any
+
+from reprogram.commands.exits import Exit
+from reprogram.objects import Dataset, JobFields, Model
+
+
+def plain(obj: JobFields | Model | Dataset) -> dict[str, Any]:
+    """A dataclass from the SDK as JSON-ready data (its private fields left out)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.name.startswith("_")}
+
+
+def print_listing(
+    items: Iterable[Any],
+    *,
+    limit: int,
+    as_json: bool,
+    headers: Sequence[str],
+    row: Callable[[Any], Sequence[Any]],
+    empty: str,
+) -> int:
+    """The newest `limit` items (0: all) as {"data", "has_more"} JSON or as a table."""
+    taken, more = _take(items, limit)
+    if as_json:
+        print_json({"data": [plain(i) for i in taken], "has_more": more})
+        return Exit.OK
+    print_table(headers, [row(i) for i in taken], empty=empty)
+    if more:
+        print(f"(showing the newest {limit}; --limit 0 lists all)", file=sys.stderr)
+    return Exit.OK
+
+
+def print_one(
+    obj: Any, *, fields: Callable[[Any], Iterable[tuple[str, Any]]], as_json: bool
+) -> int:
+    """One job, model or dataset as JSON or as aligned `key  value` lines."""
+    if as_json:
+        print_json(plain(obj))
+    else:
+        print_fields(fields(obj))
+    return Exit.OK
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:
+    """An aligned table on stdout (a note on stderr when there are no rows)."""
+    if not rows:
+        print(f"({empty})", file=sys.stderr)
+        return
+    widths = [max(len(str(r[i])) for r in (headers, *rows)) for i in range(len(headers))]
+    for row in (headers, *rows):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Aligned `key  value` lines, leaving out empty values."""
+    shown = [(k, v) for k, v in pairs if v not in (None, "", "-")]
+    width = max(len(k) for k, _ in shown)
+    for key, value in shown:
+        print(f"{key.ljust(width)}  {value}")
+
+
+def _take(items: Iterable[Any], limit: int) -> tuple[list[Any], bool]:
+    """The first `limit` items (all for 0) and whether there were more."""
+    if limit == 0:
+        return list(items), False
+    taken = list(islice(items, limit + 1))
+    return taken[:limit], len(taken) > limit
