@@ -13,12 +13,12 @@ from fastapi.openapi.utils import get_openapi
 
 from api import errors, limits, metrics
 from api.routes import catalog, dashboard, datasets, health, jobs, models
+from config.logs import configure_logging
+from config.settings import Settings, get_settings
 from db import jobs as job_queries
 from db.session import session_scope
-from db.settings import Settings, get_settings
 from reprogramming import __version__
 from reprogramming.serving import ModelServer
-from services.logs import configure_logging
 
 DESCRIPTION = """
 Repurpose pretrained image classifiers for new tasks without changing their weights.

@@ -12,10 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError
+from config.settings import Settings, get_settings
 from db.models import Owner
 from db.owners import KEY_TTL_S, hash_key, owner_for_key
 from db.session import session_scope
-from db.settings import Settings, get_settings
 
 
 def _settings(request: Request) -> Settings:
@@ -31,7 +31,9 @@ def _session(settings: SettingsDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+# Scoped to the route function: the commit happens before the response is sent, so a client
+# that reads its own write next finds it, and a failed commit is the response's error.
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 
 
 # Declares the scheme in the OpenAPI document; the checks and the 401 are ours.

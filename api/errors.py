@@ -13,9 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.schemas import Error
+from config.logs import log_event
 from db.session import database_unavailable
 from reprogramming.spec import MethodSpec
-from services.logs import log_event
+from services.errors import NotFound, ServiceError
 
 log = logging.getLogger("reprogram.api")
 
@@ -45,21 +46,20 @@ def retry_after(request: Request) -> str:
     return str(getattr(settings, "retry_after_s", 5))
 
 
-class ApiError(Exception):
-    """An error the API reports to the client as-is."""
+class ApiError(ServiceError):
+    """An error of the HTTP layer itself (authentication, body limits, content types)."""
 
     def __init__(
         self, status: int, code: str, message: str, *, field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-        self.headers = headers
+        super().__init__(code, message, field=field)
+        self.status, self.headers = status, headers
 
 
-def not_found(kind: str, id: str) -> ApiError:
+def not_found(kind: str, id: str) -> NotFound:
     """The answer for a resource that doesn't exist or belongs to someone else."""
-    return ApiError(404, "not_found", f"no {kind} '{id}'")
+    return NotFound(kind, id)
 
 
 def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -98,10 +98,11 @@ def _allowed_methods(request: Request) -> list[str]:
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into the one error shape."""
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _refused(request: Request, exc: ServiceError) -> JSONResponse:
+        headers = exc.headers if isinstance(exc, ApiError) else None
         return JSONResponse(
-            body(exc.code, exc.message, exc.field), status_code=exc.status, headers=exc.headers
+            body(exc.code, exc.message, exc.field), status_code=exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

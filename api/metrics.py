@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.logs import describe, log_event
 from reprogramming.serving import ModelServer, Observer
-from services.logs import describe, log_event
 
 log = logging.getLogger("reprogram.api")
 

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.jobs import JobStatus
+from reprogram.statuses import JobStatus
 
 T = TypeVar("T")
 _NOW = "2026-11-24T12:00:00Z"

@@ -91,9 +91,9 @@ def copy_models(database_url: str, model_ids: list[str], total: int) -> list[str
     from sqlalchemy import inspect as orm_inspect
     from sqlalchemy import select
 
+    from config.settings import Settings
     from db.models import Job, Model, new_id
     from db.session import session_scope
-    from db.settings import Settings
 
     url = Settings(database_url=database_url).sqlalchemy_url
     ids = list(model_ids)

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
 from sqlalchemy import CursorResult, Executable, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Event, Job, is_id, utcnow
-from db.paging import page
+from db.repository import OwnedRepository
+from reprogram.statuses import FINISHED, JobStatus
 
-QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
-STATUSES: tuple[str, ...] = get_args(JobStatus)
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
+QUEUED, RUNNING, CANCELLING = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING
+SUCCEEDED, FAILED, CANCELLED = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
 
 
 def _update(session: Session, statement: Executable) -> CursorResult[Any]:
@@ -88,10 +86,10 @@ def list_jobs(
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """The owner's jobs, newest first, one page at a time; (page, next cursor or None)."""
-    query = select(Job).where(Job.owner_id == owner_id)
-    if status:
-        query = query.where(Job.status.in_(status))
-    return page(session, query, Job, limit=limit, cursor=cursor, owner_id=owner_id)
+    where = [Job.status.in_(status)] if status else []
+    return OwnedRepository(session, Job, owner_id=owner_id).page(
+        limit=limit, cursor=cursor, where=where
+    )
 
 
 def claim_job(session: Session, *, job_id: str, worker: str, stale_after: timedelta) -> Job | None:
@@ -338,4 +336,4 @@ def request_cancel(session: Session, *, job: Job) -> Job:
 def count_by_status(session: Session) -> dict[str, int]:
     """How many jobs are in each status (for /metrics)."""
     rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
-    return {status: 0 for status in STATUSES} | {status: count for status, count in rows}
+    return {str(status): 0 for status in JobStatus} | {status: count for status, count in rows}

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
-from db.settings import get_settings
+from config.settings import get_settings
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from reprogram.statuses import JobStatus
+
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -93,7 +95,8 @@ class Job(Base):
     owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
     name: Mapped[str | None] = mapped_column(String(200))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    # A JobStatus; stored as its plain string, so the column and its migration stay VARCHAR.
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, NullPool, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.settings import get_settings
+from config.settings import get_settings
 
 T = TypeVar("T")
 

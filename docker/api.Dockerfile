@@ -14,6 +14,9 @@ COPY api ./api
 COPY worker ./worker
 COPY db ./db
 COPY services ./services
+COPY storage ./storage
+COPY messaging ./messaging
+COPY config ./config
 COPY migrations ./migrations
 RUN if [ -n "$TORCH_INDEX_URL" ]; then \
         pip install "torch>=2.4,<2.15" "torchvision>=0.19,<0.30" --index-url "$TORCH_INDEX_URL"; \

@@ -14,6 +14,9 @@ COPY api ./api
 COPY worker ./worker
 COPY db ./db
 COPY services ./services
+COPY storage ./storage
+COPY messaging ./messaging
+COPY config ./config
 COPY migrations ./migrations
 RUN pip install ".[server]"
 

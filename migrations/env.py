@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from config.settings import get_settings
 from db.models import Base
 from db.session import make_engine
-from db.settings import get_settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().sqlalchemy_url

@@ -159,8 +159,8 @@ def serve_command(args: argparse.Namespace) -> int:
     """API and one worker process on SQLite and a filesystem broker under the data directory."""
     import uvicorn
 
+    from config.settings import get_settings
     from db.migrate import upgrade
-    from db.settings import get_settings
 
     settings = get_settings()
     upgrade()

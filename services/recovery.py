@@ -17,13 +17,14 @@ import logging
 import threading
 from datetime import timedelta
 
-from db import jobs, notify
+from config.logs import describe, log_event
+from config.settings import Settings, get_settings
+from db import jobs
 from db.models import Job, utcnow
 from db.session import session_scope
-from db.settings import Settings, get_settings
-from db.storage import get_store
-from services.dispatch import queue_depth, send_job
-from services.logs import describe, log_event
+from messaging import notify
+from messaging.broker import queue_depth, send_job
+from storage.artifacts import get_store
 
 log = logging.getLogger("reprogram.recovery")
 _stop = threading.Event()

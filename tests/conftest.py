@@ -73,7 +73,7 @@ def database_url():  # type: ignore[no-untyped-def]
     """A fresh, migrated Postgres database (SQLAlchemy URL) for the persistence tests."""
     from support.services import fresh_database, postgres_server
 
-    from db.settings import Settings
+    from config.settings import Settings
 
     with postgres_server() as server, fresh_database(server) as url:
         yield Settings(database_url=url).sqlalchemy_url

@@ -8,8 +8,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_ready, worker_shutdown, worker_shutting_down
 
-from db.settings import celery_config, get_settings
-from services.logs import configure_logging, log_event, quiet_celery_warnings
+from config.logs import configure_logging, log_event, quiet_celery_warnings
+from config.settings import get_settings
+from messaging.broker import celery_config
 
 quiet_celery_warnings()
 app = Celery("reprogram")

@@ -16,12 +16,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from db import jobs
+from config.logs import describe, log_event
+from config.settings import Settings
 from db.session import run_transaction
-from db.settings import Settings
-from services.dispatch import send_job
-from services.logs import describe, log_event
-from services.recovery import redispatch_delay
+from services import jobs
 
 log = logging.getLogger("reprogram.worker")
 draining = threading.Event()
@@ -61,10 +59,10 @@ def _enforce_grace(settings: Settings) -> None:
     reason = f"its worker stopped after a {settings.stop_grace_s:g}-s grace; resumes from the last checkpoint"
     for job_id, (worker, queue) in dict(_running).items():
         try:
-            handed = run_transaction(
+            run_transaction(
                 functools.partial(
-                    jobs.hand_back, job_id=job_id, worker=worker, reason=reason,
-                    redispatch_after=redispatch_delay(settings, dispatches=1),
+                    jobs.hand_back, settings=settings, job_id=job_id, worker=worker,
+                    reason=reason, queue=queue,
                 ),
                 url=settings.sqlalchemy_url,
             )  # fmt: skip
@@ -72,8 +70,6 @@ def _enforce_grace(settings: Settings) -> None:
             log_event(log, "could not hand the job back", level=logging.WARNING, job_id=job_id,
                       error=describe(exc))  # fmt: skip
             continue
-        if handed:
-            send_job(settings, job_id=job_id, queue=queue)
         log_event(log, "job handed back at the stop grace", level=logging.WARNING, job_id=job_id)
     log_event(log, "worker exiting: its job did not reach a step boundary in time",
               level=logging.WARNING)  # fmt: skip

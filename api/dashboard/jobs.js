@@ -235,7 +235,7 @@ export function jobPage(root, ctx, jobId) {
   let lastEpoch = 0;
 
   function cancelButton() {
-    if (!job || !["queued", "running", "cancelling"].includes(job.status)) return null;
+    if (!job || !ACTIVE.includes(job.status)) return null;
     const button = h(
       "button",
       { class: "button button-danger", id: "cancel-job", disabled: job.status === "cancelling" },

@@ -22,8 +22,8 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-export const ACTIVE = ["queued", "running", "cancelling"];
-export const STATUSES = ["queued", "running", "cancelling", "succeeded", "failed", "cancelled"];
+// Written by the server from its JobStatus enum (api/routes/dashboard.py).
+export { ACTIVE, STATUSES } from "./statuses.js";
 
 /** A coloured badge for a job status. */
 export function statusBadge(status) {

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from api import schemas
 from api.deps import OwnerDep, SessionDep
 from api.errors import not_found, responses
-from db import resources
 from db.models import Dataset
+from db.repository import OwnedRepository
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=responses(401, 503))
 
@@ -50,7 +50,7 @@ def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
     from reprogramming.data import list_datasets
 
     builtin = [schemas.CatalogEntry.model_validate(d) for d in list_datasets()]
-    uploads, _ = resources.list_datasets(session, owner_id=owner.id, limit=200, cursor=None)
+    uploads, _ = OwnedRepository(session, Dataset, owner_id=owner.id).page(limit=200, cursor=None)
     uploaded = [
         schemas.CatalogEntry(
             name=d.id,
@@ -65,7 +65,7 @@ def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
 @router.get("/datasets/{dataset_id}", response_model=schemas.Dataset, responses=responses(404))
 def get_dataset(dataset_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Dataset:
     """One uploaded dataset."""
-    dataset = resources.get_owned(session, Dataset, id=dataset_id, owner_id=owner.id)
+    dataset = OwnedRepository(session, Dataset, owner_id=owner.id).get(dataset_id)
     if dataset is None:
         raise not_found("dataset", dataset_id)
     return schemas.Dataset.model_validate(dataset)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reprogram.statuses import ACTIVE, JobStatus
 
 router = APIRouter(include_in_schema=False)
 FOLDER = Path(__file__).resolve().parent.parent / "dashboard"
@@ -26,6 +29,18 @@ HEADERS = {
 def index() -> FileResponse:
     """The dashboard's single page (it routes itself by the URL fragment)."""
     return FileResponse(FOLDER / "index.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/dashboard/statuses.js")
+def statuses() -> Response:
+    """The job statuses as a JavaScript module, written from the one JobStatus enum."""
+    order = list(JobStatus)
+    active = [str(status) for status in order if status in ACTIVE]
+    text = (
+        f"export const STATUSES = {json.dumps([str(status) for status in order])};\n"
+        f"export const ACTIVE = {json.dumps(active)};\n"
+    )
+    return Response(text, media_type="text/javascript; charset=utf-8")
 
 
 class DashboardHeaders:

@@ -1,10 +1,8 @@
-"""Dataset uploads: an image-folder archive, streamed to disk, capped, checked by the engine."""
+"""Dataset uploads: an image-folder archive, streamed to disk under a cap, then registered."""
 
 from __future__ import annotations
 
 import shutil
-import tempfile
-from pathlib import Path
 from typing import IO
 
 import anyio
@@ -14,28 +12,10 @@ from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import ApiError, responses
 from api.uploads import read_multipart
-from db.models import Dataset, new_id
-from reprogramming.hashing import file_sha256
+from db.models import Dataset
+from services import datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-
-
-def _validate(archive: Path) -> tuple[list[str], int]:
-    """Run the engine's archive rules on a scratch extraction; (classes, image count)."""
-    from reprogramming.data.archives import extract_archive, scan_image_folder
-
-    scratch = Path(tempfile.mkdtemp(prefix="reprogram-upload-"))
-    try:
-        root = extract_archive(archive, scratch / "x")
-        paths, _, classes = scan_image_folder(root)
-        return classes, len(paths)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _printable(name: str) -> str:
-    """A file name fit to store and show: no control characters, at most 200 characters."""
-    return "".join(ch for ch in name if ch.isprintable())[:200]
 
 
 @router.post(
@@ -62,9 +42,7 @@ async def upload_dataset(
     request: Request, owner: OwnerDep, session: SessionDep, settings: SettingsDep
 ) -> schemas.Dataset:
     """Upload a zip or tar.gz with one folder per class (multipart field `file`)."""
-    dataset_id = new_id("ds")
-    folder = settings.data_dir / "uploads" / dataset_id
-    folder.mkdir(parents=True, exist_ok=True)
+    dataset_id, folder = datasets.new_upload(settings)
     archive = folder / "archive"
     sink: IO[bytes] | None = None
 
@@ -87,26 +65,15 @@ async def upload_dataset(
         if upload is None:
             raise ApiError(422, "invalid_request", "send the archive in multipart field 'file'",
                            field="file")  # fmt: skip
-        try:
-            classes, count = await anyio.to_thread.run_sync(_validate, archive)
-        except ValueError as exc:  # ArchiveError and other invalid input
-            rule = getattr(exc, "rule", None)
-            raise ApiError(422, f"invalid_archive{':' + rule if rule else ''}", str(exc),
-                           field="file") from None  # fmt: skip
-        digest = await anyio.to_thread.run_sync(file_sha256, archive)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    dataset = Dataset(
-        id=dataset_id,
-        owner_id=owner.id,
-        name=_printable(upload.filename or "") or "upload",
-        path=str(archive),
-        classes=classes,
-        num_images=count,
-        size_bytes=upload.size,
-        sha256=digest,
-    )
-    session.add(dataset)
-    session.flush()
+
+    def register() -> Dataset:  # reads and hashes the whole archive: off the event loop
+        return datasets.register(
+            session, owner_id=owner.id, dataset_id=dataset_id, archive=archive,
+            filename=upload.filename, size=upload.size,
+        )  # fmt: skip
+
+    dataset = await anyio.to_thread.run_sync(register)
     return schemas.Dataset.model_validate(dataset)

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from api import schemas
 from api.deps import SettingsDep
 from api.metrics import REGISTRY
+from config.logs import describe
+from config.settings import Settings
 from db.session import get_engine
-from db.settings import Settings
-from services.dispatch import broker_problem
-from services.logs import describe
+from messaging.broker import broker_problem
 
 router = APIRouter(tags=["health"])
 

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import re
-import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
-import anyio
-from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Header, Query, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import ApiError, not_found, responses
-from api.validation import check_references
-from db import jobs, notify
-from db.session import database_unavailable, session_scope
+from api.errors import responses
+from db import jobs as job_queries
+from db.models import Event
+from db.session import session_scope
+from reprogram.statuses import JobStatus
 from reprogramming.spec import JobSpec
-from services.dispatch import send_job
-from services.logs import describe, log_event
-from services.recovery import redispatch_delay
-
-log = logging.getLogger("reprogram.api")
+from services import events as live
+from services import jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 # Event ids are 64-bit database keys; anything larger can't name one.
@@ -49,50 +42,24 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> schemas.Job:
     """Queue a job; with an Idempotency-Key, a repeated request returns the first job."""
-    check_references(session, spec=spec, owner_id=owner.id)
-    body = spec.model_dump(mode="json", exclude_none=True)
-    job, created = jobs.create_job(
-        session, owner_id=owner.id, spec=body, queue=settings.queue,
-        redispatch_after=redispatch_delay(settings, dispatches=1), idempotency_key=idempotency_key,
-    )  # fmt: skip
+    job, created = jobs.create(
+        session, settings=settings, owner_id=owner.id, spec=spec, idempotency_key=idempotency_key
+    )
     if not created:
-        if job.spec != body:
-            raise ApiError(
-                409, "idempotency_conflict",
-                "this Idempotency-Key was used for a different job spec",
-            )  # fmt: skip
         response.status_code = 200
-        return schemas.Job.model_validate(job)
-    session.commit()  # the worker must find the row the moment the message arrives
-    # Accepted either way: if the broker is down, recovery sends the job when it is back.
-    if not send_job(settings, job_id=job.id, queue=job.queue):
-        _note_unsent(session, job.id)
     return schemas.Job.model_validate(job)
-
-
-def _note_unsent(session: Session, job_id: str) -> None:
-    """Let recovery's next scan send the job at once (best effort: it would anyway, later)."""
-    try:
-        jobs.mark_unsent(session, job_id=job_id)
-        session.commit()
-    except Exception as exc:  # the job is committed; the answer must stay its 201
-        session.rollback()
-        log_event(log, "could not mark the job unsent", level=logging.WARNING, job_id=job_id,
-                  error=describe(exc))  # fmt: skip
 
 
 @router.get("", response_model=schemas.Page[schemas.Job])
 def list_jobs(
     owner: OwnerDep,
     session: SessionDep,
-    status: Annotated[
-        list[jobs.JobStatus] | None, Query(description="repeat to match several")
-    ] = None,
+    status: Annotated[list[JobStatus] | None, Query(description="repeat to match several")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: str | None = None,
 ) -> schemas.Page[schemas.Job]:
     """The caller's jobs, newest first."""
-    rows, next_cursor = jobs.list_jobs(
+    rows, next_cursor = job_queries.list_jobs(
         session, owner_id=owner.id, status=status, limit=limit, cursor=cursor
     )
     return schemas.page_of(schemas.Job, rows, next_cursor)
@@ -101,10 +68,7 @@ def list_jobs(
 @router.get("/{job_id}", response_model=schemas.Job, responses=responses(404))
 def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
     """One job."""
-    job = jobs.get_job(session, job_id=job_id, owner_id=owner.id)
-    if job is None:
-        raise not_found("job", job_id)
-    return schemas.Job.model_validate(job)
+    return schemas.Job.model_validate(jobs.get(session, owner_id=owner.id, job_id=job_id))
 
 
 @router.post(
@@ -114,12 +78,7 @@ def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
 )
 def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
     """Cancel a queued job now, or ask a running one to stop within a training step."""
-    job = jobs.get_job(session, job_id=job_id, owner_id=owner.id)
-    if job is None:
-        raise not_found("job", job_id)
-    if job.status in jobs.FINISHED:
-        raise ApiError(409, "already_finished", f"job '{job_id}' already {job.status}")
-    return schemas.Job.model_validate(jobs.request_cancel(session, job=job))
+    return schemas.Job.model_validate(jobs.cancel(session, owner_id=owner.id, job_id=job_id))
 
 
 @router.get("/{job_id}/events", response_model=schemas.EventList, responses=responses(404))
@@ -131,11 +90,9 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> schemas.EventList:
     """A job's events in order: epoch metrics, log lines and status changes."""
-    if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
-        raise not_found("job", job_id)
-    rows = jobs.list_events(session, job_id=job_id, after=after, limit=limit + 1)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    rows, has_more = jobs.events(
+        session, owner_id=owner.id, job_id=job_id, after=after, limit=limit
+    )
     return schemas.EventList(
         data=[schemas.Event.model_validate(r) for r in rows],
         has_more=has_more,
@@ -143,91 +100,45 @@ def list_events(
     )
 
 
-def _poll(
-    job_id: str, after: int | None, url: str
-) -> tuple[list[schemas.Event], str | None] | None:
-    """New events and the job's status; None while the database is unreachable."""
-    try:
-        with session_scope(url) as session:
-            rows = jobs.list_events(session, job_id=job_id, after=after, limit=500)
-            status = jobs.job_status(session, job_id=job_id)
-            return [schemas.Event.model_validate(r) for r in rows], status
-    except Exception as exc:
-        if database_unavailable(exc):  # the stream waits it out; the client sees keep-alives
-            return None
-        raise
+def _sse(item: Event | live.Ended | live.Expired) -> ServerSentEvent:
+    if isinstance(item, live.Ended):
+        return ServerSentEvent(json.dumps({"status": item.status}), event="end", sep="\n")
+    if isinstance(item, live.Expired):
+        return ServerSentEvent(comment="stream time limit; reconnect to continue", sep="\n")
+    event = schemas.Event.model_validate(item)
+    return ServerSentEvent(event.model_dump_json(), event=event.type, id=str(event.id), sep="\n")
 
 
-async def _wait(pubsub: Any, interval: float) -> None:
-    """Sleep until a notification arrives or `interval` passes."""
-    if pubsub is None:
-        await asyncio.sleep(interval)
-        return
-    try:
-        await pubsub.get_message(ignore_subscribe_messages=True, timeout=interval)
-    except Exception:  # a dropped Redis connection only costs latency
-        await asyncio.sleep(interval)
-
-
-def _sse(event: schemas.Event) -> str:
-    return f"id: {event.id}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
+def _keep_alive() -> ServerSentEvent:
+    """Sent every 15 s of quiet, so proxies don't close the stream."""
+    return ServerSentEvent(comment="keep-alive", sep="\n")
 
 
 @router.get(
     "/{job_id}/events/stream",
     responses={200: {"content": {"text/event-stream": {}}}, **responses(404)},
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
 )
 def stream_events(
     job_id: str,
-    request: Request,
     owner: OwnerDep,
     settings: SettingsDep,
     after: EventId | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Server-sent events: replays from Last-Event-ID (or ?after=), then tails until the job ends."""
     with session_scope(settings.sqlalchemy_url) as session:  # not held open while streaming
-        if jobs.get_job(session, job_id=job_id, owner_id=owner.id) is None:
-            raise not_found("job", job_id)
+        jobs.get(session, owner_id=owner.id, job_id=job_id)
     start = after
     if last_event_id and re.fullmatch(r"\s*[0-9]{1,19}\s*", last_event_id):  # else from ?after=
         start = min(int(last_event_id), 2**63 - 1)
-    url = settings.sqlalchemy_url
 
-    async def events() -> AsyncIterator[str]:
-        cursor, idle = start, 0.0
-        closes_at = time.monotonic() + settings.stream_max_s
-        yield "retry: 2000\n\n"
-        async with notify.subscription(settings, job_id=job_id) as pubsub:
-            # With notifications, the database is read when told to (and every 2 s as a
-            # safety net); without them, every quarter second.
-            interval = 2.0 if pubsub is not None else 0.25
-            while True:
-                polled = await anyio.to_thread.run_sync(_poll, job_id, cursor, url)
-                rows, status = polled if polled is not None else ([], None)
-                for event in rows:
-                    cursor = event.id
-                    yield _sse(event)
-                if status in jobs.FINISHED and not rows:
-                    yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
-                    return
-                if await request.is_disconnected():
-                    return
-                if time.monotonic() > closes_at:  # the client reconnects with Last-Event-ID
-                    yield ": stream time limit; reconnect to continue\n\n"
-                    return
-                if rows:
-                    idle = 0.0
-                    continue
-                await _wait(pubsub, interval)
-                idle += interval
-                if idle >= 15:  # keep proxies from closing a quiet stream
-                    idle = 0.0
-                    yield ": keep-alive\n\n"
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(retry=2000, sep="\n")
+        async for item in live.follow(settings, job_id=job_id, after=start):
+            yield _sse(item)
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
+    return EventSourceResponse(
+        events(), ping=15, ping_message_factory=_keep_alive, sep="\n",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    )  # fmt: skip

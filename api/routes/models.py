@@ -22,14 +22,15 @@ from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import ApiError, not_found, responses
 from api.uploads import memory_sink, read_multipart
-from db import resources
+from config.logs import describe, log_event
+from config.settings import Settings
 from db.models import Model
+from db.repository import OwnedRepository
 from db.session import database_unavailable, session_scope
-from db.settings import Settings
-from db.storage import ARTIFACT_FILES, get_store, model_directory
 from reprogramming.export import SUFFIX, ExportFormat, export_model
 from reprogramming.serving import InvalidImageError, ModelServer, ServedModel
-from services.logs import describe, log_event
+from services.errors import ServiceError
+from storage.artifacts import ARTIFACT_FILES, get_store, model_directory
 
 log = logging.getLogger("reprogram.api")
 
@@ -37,7 +38,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"], responses=responses(401
 
 
 def _owned(session: Any, model_id: str, owner_id: str) -> Model:
-    model = resources.get_owned(session, Model, id=model_id, owner_id=owner_id)
+    model = OwnedRepository(session, Model, owner_id=owner_id).get(model_id)
     if model is None:
         raise not_found("model", model_id)
     return model
@@ -51,8 +52,8 @@ def list_models(
     cursor: str | None = None,
 ) -> schemas.Page[schemas.Model]:
     """The caller's models, newest first."""
-    rows, next_cursor = resources.list_models(
-        session, owner_id=owner.id, limit=limit, cursor=cursor
+    rows, next_cursor = OwnedRepository(session, Model, owner_id=owner.id).page(
+        limit=limit, cursor=cursor
     )
     return schemas.page_of(schemas.Model, rows, next_cursor)
 
@@ -274,11 +275,11 @@ def _load(server: ModelServer, model_id: str, owner_id: str, settings: Settings)
 def _named_failure(code: str, message: str, **fields: Any) -> Iterator[None]:
     """Turn an unexpected failure into a logged 500 `code` that says what and why.
 
-    ApiErrors pass through, and an unreachable database stays the 503 the app makes of it.
+    Refusals (ServiceErrors) pass through, and an unreachable database stays the 503 the app makes of it.
     """
     try:
         yield
-    except ApiError:
+    except ServiceError:
         raise
     except Exception as exc:
         if database_unavailable(exc):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings
 from db.session import session_scope
-from db.settings import Settings
-from db.storage import DatabaseStore, DirectoryStore, materialize
+from storage.artifacts import DatabaseStore, DirectoryStore, materialize
 
 
 @pytest.mark.parametrize("kind", ["database", "directory"])

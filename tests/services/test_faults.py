@@ -106,8 +106,8 @@ def test_broker_restart_loses_no_job(deployment: Deployment) -> None:
 
 def test_duplicate_messages_run_a_job_once(deployment: Deployment) -> None:
     """The conditional claim: extra messages for a running or finished job change nothing."""
-    from db.settings import Settings
-    from services.dispatch import send_job
+    from config.settings import Settings
+    from messaging.broker import send_job
 
     settings = Settings(broker_url=deployment.redis.url,
                         queue=deployment.service.env["REPROGRAM_QUEUE"])  # fmt: skip

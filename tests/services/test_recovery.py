@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from support.services import fresh_database, postgres_server, redis_server
 
+from config.settings import Settings
 from db import jobs
 from db.models import Job, utcnow
 from db.owners import create_key
 from db.session import session_scope
-from db.settings import Settings
-from services.dispatch import queue_depth
+from messaging.broker import queue_depth
 from services.recovery import redispatch_delay, sweep
 
 SPEC = {"backbone": {"name": "efficientnet_lite0"}, "dataset": {"name": "digits"}}

@@ -62,8 +62,8 @@ class PrivatePostgres:
 
     def create_database(self, name: str) -> str:
         """A new database on this server, migrated to the latest schema; its plain URL."""
+        from config.settings import Settings
         from db.migrate import upgrade
-        from db.settings import Settings
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -138,8 +138,8 @@ def fresh_database(server_url: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = server_url.rsplit("/", 1)[0] + f"/{name}"
+    from config.settings import Settings
     from db.migrate import upgrade
-    from db.settings import Settings
 
     upgrade(Settings(database_url=url).sqlalchemy_url)
     try:

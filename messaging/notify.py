@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import redis
 
-from db.settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import time
 import warnings
 from typing import Any
 
-from db.settings import Settings
+from config.settings import Settings
 
 _FIELDS = "reprogram_fields"
 # Chatty at INFO: connection banners and a line per task, which our own job lines replace.

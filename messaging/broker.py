@@ -15,8 +15,8 @@ from celery import Celery
 from kombu import Connection
 from kombu.exceptions import ChannelError
 
-from db.settings import Settings, celery_config
-from services.logs import describe, log_event
+from config.logs import describe, log_event
+from config.settings import Settings
 
 RUN_JOB = "reprogram.run_job"
 # Sends give up quickly: a request must not hang on a broker that is down, and nothing is lost.
@@ -24,6 +24,46 @@ _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "
 log = logging.getLogger("reprogram.dispatch")
 _clients: dict[tuple[str, str, str], Celery] = {}
 _lock = threading.Lock()
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Celery settings shared by the API (which only sends) and the worker (which runs jobs)."""
+    config: dict[str, object] = {
+        "broker_url": settings.celery_broker_url,
+        "task_default_queue": settings.queue,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        # A job is acknowledged only when it ends, and goes back to the queue if its worker dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if settings.broker_url is None:
+        folder = settings.embedded_broker_dir
+        for sub in ("queue", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        config["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            # Its exchange tables; kombu's default is "control" in the working directory.
+            "control_folder": str(folder / "control"),
+        }
+    else:
+        # Long GPU jobs: don't let Redis hand an unacknowledged job to a second worker early;
+        # a dead worker's job is resumed by the heartbeat scan long before this.
+        config["broker_transport_options"] = {
+            "visibility_timeout": 6 * 3600,
+            # An unreachable (not just refusing) broker fails a send in seconds, not minutes.
+            "socket_connect_timeout": 3,
+        }
+        # A worker never gives up reconnecting to a broker that is away for a while.
+        config["broker_connection_max_retries"] = None
+    return config
 
 
 def celery_client(settings: Settings) -> Celery:

@@ -12,9 +12,9 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
 from db import resources
 from db.models import Model
-from db.settings import Settings
 
 
 class ArtifactStore(Protocol):

@@ -1,0 +1,1 @@
+"""Configuration: the service's settings (env vars REPROGRAM_*) and its logging."""

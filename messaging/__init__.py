@@ -1,0 +1,1 @@
+"""Messaging: waking workers through the broker, and live-event notifications over Redis."""

@@ -1,0 +1,73 @@
+"""Uploaded datasets: an archive checked by the engine's rules, registered for its owner."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from db.models import Dataset, new_id
+from db.repository import OwnedRepository
+from reprogramming.data.archives import ArchiveError, extract_archive, scan_image_folder
+from reprogramming.hashing import file_sha256
+from services.errors import Invalid, NotFound
+
+
+def new_upload(settings: Settings) -> tuple[str, Path]:
+    """An id and an empty folder for an upload that is about to arrive."""
+    dataset_id = new_id("ds")
+    folder = settings.data_dir / "uploads" / dataset_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return dataset_id, folder
+
+
+def check_archive(archive: Path) -> tuple[list[str], int]:
+    """Run the engine's archive rules on a scratch extraction; (classes, image count)."""
+    scratch = Path(tempfile.mkdtemp(prefix="reprogram-upload-"))
+    try:
+        root = extract_archive(archive, scratch / "x")
+        paths, _, classes = scan_image_folder(root)
+        return classes, len(paths)
+    except ArchiveError as exc:
+        code = f"invalid_archive:{exc.rule}" if exc.rule else "invalid_archive"
+        raise Invalid(code, str(exc), field="file") from None
+    except ValueError as exc:  # other invalid content the engine refuses
+        raise Invalid("invalid_archive", str(exc), field="file") from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def register(
+    session: Session, *, owner_id: str, dataset_id: str, archive: Path, filename: str | None,
+    size: int,
+) -> Dataset:  # fmt: skip
+    """Check an uploaded archive and record it as the owner's dataset (the folder goes if not)."""
+    try:
+        classes, count = check_archive(archive)
+        digest = file_sha256(archive)
+    except BaseException:
+        shutil.rmtree(archive.parent, ignore_errors=True)
+        raise
+    dataset = Dataset(
+        id=dataset_id, owner_id=owner_id, name=_printable(filename or "") or "upload",
+        path=str(archive), classes=classes, num_images=count, size_bytes=size, sha256=digest,
+    )  # fmt: skip
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def archive_path(session: Session, *, owner_id: str, dataset_id: str) -> Path:
+    """The stored archive of one of the owner's uploaded datasets."""
+    dataset = OwnedRepository(session, Dataset, owner_id=owner_id).get(dataset_id)
+    if dataset is None:
+        raise NotFound("dataset", dataset_id)
+    return Path(dataset.path)
+
+
+def _printable(name: str) -> str:
+    """A file name fit to store and show: no control characters, at most 200 characters."""
+    return "".join(ch for ch in name if ch.isprintable())[:200]

@@ -1,0 +1,1 @@
+"""Storage: where artifacts and checkpoints live (the database or a directory)."""
