@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+from redis.asyncio.client import PubSub
 
 from config.settings import Settings
 
@@ -47,7 +48,7 @@ def _client(url: str) -> redis.Redis:
 
 
 @asynccontextmanager
-async def subscription(settings: Settings, *, job_id: str) -> AsyncIterator[object | None]:
+async def subscription(settings: Settings, *, job_id: str) -> AsyncIterator[PubSub | None]:
     """A pub/sub subscription to a job's notifications, or None when there is no Redis."""
     if not uses_redis(settings):
         yield None
@@ -58,7 +59,7 @@ async def subscription(settings: Settings, *, job_id: str) -> AsyncIterator[obje
     pubsub = client.pubsub()
     try:
         await pubsub.subscribe(channel(job_id))
-    except Exception:
+    except (redis.RedisError, OSError):
         log.warning("live notifications unavailable; polling instead", exc_info=True)
         await client.aclose()
         yield None

@@ -6,6 +6,7 @@ Standard library only, so the server can import it without the SDK's HTTP client
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -17,6 +18,14 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # Read by pydantic where the server documents the enum (its OpenAPI component shows an
+        # example, as every component does); the SDK itself never imports pydantic for it.
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["examples"] = [cls.RUNNING.value]
+        return dict(schema)
 
 
 FINISHED: frozenset[JobStatus] = frozenset(

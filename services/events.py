@@ -7,12 +7,14 @@ Redis (the embedded default) the stream polls more often instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
+import redis
+from redis.asyncio.client import PubSub
 
 from config.settings import Settings
 from db import jobs
@@ -20,6 +22,8 @@ from db.models import Event
 from db.session import database_unavailable, session_scope
 from messaging import notify
 from services.jobs import is_finished
+
+log = logging.getLogger("reprogram.events")
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,15 @@ def _poll(job_id: str, after: int | None, url: str) -> tuple[list[Event], str | 
         raise
 
 
-async def _wait(pubsub: Any, interval: float) -> None:
+async def _wait(pubsub: PubSub | None, interval: float) -> None:
     """Sleep until a notification arrives or `interval` passes."""
     if pubsub is None:
         await asyncio.sleep(interval)
         return
     try:
         await pubsub.get_message(ignore_subscribe_messages=True, timeout=interval)
-    except Exception:  # a dropped Redis connection only costs latency
+    except (redis.RedisError, OSError) as exc:  # a dropped connection only costs latency
+        log.debug("live notifications interrupted (%s); polling", exc)
         await asyncio.sleep(interval)
 
 
