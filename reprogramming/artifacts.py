@@ -13,14 +13,11 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from reprogramming.backbones.base import Backbone
 from reprogramming.errors import InvalidInputError
 from reprogramming.hashing import file_sha256
-from reprogramming.methods import ReprogrammedModel, build_model
-from reprogramming.methods.models import Classifier
-from reprogramming.spec import BackboneSpec
+from reprogramming.methods import ReprogrammedModel, build_model, method_spec
 
 MANIFEST = "manifest.json"
 WEIGHTS = "model.safetensors"
@@ -100,25 +97,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_model(
-    directory: Path,
-    *,
-    backbone: Backbone | None = None,
-    resolve_model: Any = None,
+def restore_model(
+    directory: Path, manifest: dict[str, Any], backbone: Backbone
 ) -> ReprogrammedModel:
-    """Rebuild a trained model from its artifact; a shared frozen backbone may be passed in."""
-    from reprogramming.backbones import build_backbone
-
-    directory = Path(directory)
-    manifest = read_manifest(directory)
+    """The model an artifact's manifest describes, over `backbone`, with its learned tensors."""
     method = manifest["method"]
-    trains_backbone = method in ("finetune", "scratch")
-    if backbone is None or trains_backbone:
-        ref = dict(manifest["backbone"])
-        if trains_backbone:  # the artifact holds every weight; skip loading pretrained ones
-            ref["weights"] = "random"
-        backbone = build_backbone(BackboneSpec(**ref), resolve_model=resolve_model)
-    model = build_model(method, manifest["config"], backbone, manifest["labels"])
+    model = build_model(method_spec(method, manifest["config"]), backbone, manifest["labels"])
     state = load_file(str(directory / WEIGHTS))
     result = model.load_state_dict(state, strict=False)
     expected = set(model.learned_state())
@@ -130,33 +114,3 @@ def load_model(
         )
     model.artifact_manifest = manifest
     return model.eval()
-
-
-class _Features(nn.Module):
-    def __init__(self, model: ReprogrammedModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.features(x)
-
-
-def artifact_backbone(directory: Path, *, resolve_model: Any = None) -> Backbone:
-    """A finished model used as the backbone of a new job: its labels are the source labels."""
-    model = load_model(directory, resolve_model=resolve_model)
-    manifest = model.artifact_manifest
-    features = _Features(model)
-    with torch.no_grad():
-        probe = torch.zeros(1, 3, model.input_size, model.input_size)
-        num_features = int(model.features(probe).shape[1])
-    return Backbone(
-        body=features,
-        head=Classifier(model),
-        num_features=num_features,
-        input_size=model.input_size,
-        mean=(0.0, 0.0, 0.0),
-        std=(1.0, 1.0, 1.0),
-        labels=list(model.labels),
-        ref={"artifact": str(Path(directory).resolve())},
-        identity=f"artifact:{manifest.get('artifact_id')}",
-    )

@@ -22,8 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from reprogramming.artifacts import load_model
-from reprogramming.backbones import ModelResolver
+from reprogramming.factory import ModelResolver, load_model
 
 ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[ExportFormat, ...] = ("onnx", "torchscript")

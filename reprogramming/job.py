@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from reprogramming.artifacts import save_artifact
-from reprogramming.backbones import build_backbone
 from reprogramming.data import Splits, load_dataset
 from reprogramming.errors import ReprogramError
+from reprogramming.factory import ModelResolver, build_backbone
 from reprogramming.features import cached_features, extract_features, feature_key
 from reprogramming.images import to_model_input
 from reprogramming.loop import (
@@ -98,7 +98,7 @@ def run_job(
     should_stop: StopCheck | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
-    resolve_model: Callable[[str], Path] | None = None,
+    resolve_model: ModelResolver | None = None,
     resolve_upload: Callable[[str], Path] | None = None,
     download: bool = True,
     on_step: Callable[[int, int], None] | None = None,
@@ -129,8 +129,7 @@ def run_job(
         f"backbone: {backbone.ref} ({backbone.num_features} features, {backbone.num_labels} labels)"
     )
     seed_everything(hp.seed)
-    config = method.model_dump(exclude={"kind"})
-    model = build_model(method.kind, config, backbone, splits.classes, seed=hp.seed)
+    model = build_model(method, backbone, splits.classes, seed=hp.seed)
     to_device(model, device)
     trains_weights = method.kind in ("finetune", "scratch")
     bf16 = use_bf16(hp.precision, device, training_weights=trains_weights)

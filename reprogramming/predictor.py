@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from reprogramming.artifacts import load_model
-from reprogramming.backbones import Backbone, build_backbone
+from reprogramming.backbones import Backbone
+from reprogramming.factory import ModelResolver, build_backbone, load_model
 from reprogramming.images import ImageLike, decode_batch, to_model_input
 from reprogramming.runtime import autocast, pick_device, to_device, use_bf16
 from reprogramming.spec import BackboneSpec
@@ -63,7 +63,7 @@ class Predictor:
         directory: str | Path,
         *,
         backbone: Backbone | None = None,
-        resolve_model: Any = None,
+        resolve_model: ModelResolver | None = None,
         **kwargs: Any,
     ) -> Predictor:
         """A predictor for a trained artifact directory (optionally over a shared backbone)."""

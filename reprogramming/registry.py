@@ -1,4 +1,4 @@
-"""A small name → factory registry used for backbones, datasets and methods."""
+"""A small name → factory registry used for datasets and methods."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from reprogramming.errors import UnknownNameError
 F = TypeVar("F", bound=Callable)
 
 
+class DuplicateRegistrationError(ValueError):
+    """A second registration under a name (or family) already taken: a programming error."""
+
+
 @dataclass
 class Entry(Generic[F]):
     name: str
@@ -20,7 +24,7 @@ class Entry(Generic[F]):
 
 
 class Registry(Generic[F]):
-    """Named factories of one kind (e.g. 'backbone'), with a clear error for unknown names."""
+    """Named factories of one kind (e.g. 'dataset'), with a clear error for unknown names."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -29,9 +33,11 @@ class Registry(Generic[F]):
     def register(
         self, name: str, *, description: str = "", available: Callable[[], bool] | None = None
     ) -> Callable[[F], F]:
-        """Decorator that adds a factory under `name`."""
+        """Decorator that adds a factory under `name`; a name already taken is refused."""
 
         def add(factory: F) -> F:
+            if name in self._entries:
+                raise DuplicateRegistrationError(f"{self.kind} '{name}' is already registered")
             self._entries[name] = Entry(name, factory, description, available or (lambda: True))
             return factory
 

@@ -199,10 +199,8 @@ class ScratchSpec(_Strict):
     input_size: int | None = Field(default=None, ge=16, le=1024)
 
 
-MethodSpec = Annotated[
-    LinearProbeSpec | AdversarialProgramSpec | FinetuneSpec | ScratchSpec,
-    Field(discriminator="kind"),
-]
+AnyMethodSpec = LinearProbeSpec | AdversarialProgramSpec | FinetuneSpec | ScratchSpec
+MethodSpec = Annotated[AnyMethodSpec, Field(discriminator="kind")]
 
 
 class Hyperparameters(_Strict):

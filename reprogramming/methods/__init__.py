@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from reprogramming.backbones.base import Backbone
 from reprogramming.methods import label_mapping
@@ -15,77 +15,122 @@ from reprogramming.methods.models import (
 )
 from reprogramming.methods.program import AdversarialProgram
 from reprogramming.registry import Registry
-
-__all__ = ["METHODS", "ProgramModel", "ReprogrammedModel", "build_model", "list_methods"]
-
-# A builder takes (config, backbone, labels, seed): config is the method spec's fields, or the
-# `config` an artifact recorded, so jobs and artifact loading build models the same way.
-Builder = Callable[[dict[str, Any], Backbone, list[str], int], ReprogrammedModel]
-METHODS: Registry[Builder] = Registry("method")
-
-
-@METHODS.register("linear_probe", description="Frozen backbone, new dense layer (the thesis)")
-def _linear_probe(
-    config: dict[str, Any], backbone: Backbone, labels: list[str], seed: int
-) -> ReprogrammedModel:
-    size = config.get("input_size") or backbone.input_size
-    return LinearProbeModel(backbone, labels, input_size=size)
-
-
-@METHODS.register(
-    "adversarial_program", description="Learned input program + label mapping (Elsayed et al.)"
+from reprogramming.spec import (
+    AdversarialProgramSpec,
+    AnyMethodSpec,
+    FinetuneSpec,
+    LabelMappingKind,
+    LinearProbeSpec,
+    ScratchSpec,
 )
-def _adversarial_program(
-    config: dict[str, Any], backbone: Backbone, labels: list[str], seed: int
+
+__all__ = [
+    "METHODS",
+    "ProgramModel",
+    "ReprogrammedModel",
+    "build_model",
+    "list_methods",
+    "method_spec",
+]
+
+# A builder takes (spec, backbone, labels, seed): the job's method spec, or the one an artifact's
+# recorded config stands for, so jobs and artifact loading build models the same way.
+Builder = Callable[[AnyMethodSpec, Backbone, list[str], int], ReprogrammedModel]
+METHODS: Registry[Builder] = Registry("method")
+_SPECS: dict[str, type[AnyMethodSpec]] = {}
+
+S = TypeVar("S", LinearProbeSpec, AdversarialProgramSpec, FinetuneSpec, ScratchSpec)
+
+
+def _register(
+    spec_type: type[S],
+    build: Callable[[S, Backbone, list[str], int], ReprogrammedModel],
+    *,
+    description: str,
+) -> None:
+    """Register `build` for the kind of `spec_type`; it is only ever given that spec."""
+    kind: str = spec_type.model_fields["kind"].default
+
+    def builder(
+        spec: AnyMethodSpec, backbone: Backbone, labels: list[str], seed: int
+    ) -> ReprogrammedModel:
+        if not isinstance(spec, spec_type):
+            raise TypeError(f"'{kind}' builds from a {spec_type.__name__}, not {type(spec)}")
+        return build(spec, backbone, labels, seed)
+
+    METHODS.register(kind, description=description)(builder)
+    _SPECS[kind] = spec_type
+
+
+def _linear_probe(
+    spec: LinearProbeSpec, backbone: Backbone, labels: list[str], seed: int
 ) -> ReprogrammedModel:
-    canvas = config.get("canvas_size") or backbone.input_size
-    image = config.get("image_size")
+    return LinearProbeModel(backbone, labels, input_size=spec.input_size or backbone.input_size)
+
+
+def _adversarial_program(
+    spec: AdversarialProgramSpec, backbone: Backbone, labels: list[str], seed: int
+) -> ReprogrammedModel:
+    canvas = spec.canvas_size or backbone.input_size
+    image = spec.image_size
     if image is None:
-        scale = config.get("scale")
-        image = max(2, round(scale * canvas)) if scale else canvas
+        image = max(2, round(spec.scale * canvas)) if spec.scale else canvas
     program = AdversarialProgram(
-        canvas_size=canvas,
-        image_size=image,
-        region=config.get("region", "full"),
-        operation=config.get("operation", "add"),
+        canvas_size=canvas, image_size=image, region=spec.region, operation=spec.operation
     )
-    kind = config.get("label_mapping", "learned")
-    num_source, num_target = backbone.num_labels, len(labels)
-    mapping: label_mapping.IndexMapping | label_mapping.LearnedMapping
-    if kind == "learned":
-        mapping = label_mapping.LearnedMapping(num_source, num_target)
-    elif kind == "random":
-        index = label_mapping.random_subset(num_source, num_target, seed=seed)
-        mapping = label_mapping.IndexMapping(index, kind)
-    else:  # first_k; frequency and iterative start from it and are re-chosen while training
-        mapping = label_mapping.IndexMapping(label_mapping.first_k(num_source, num_target), kind)
+    mapping = _label_mapping(spec.label_mapping, backbone.num_labels, len(labels), seed=seed)
     return ProgramModel(backbone, labels, program=program, mapping=mapping)
 
 
-def _finetune_builder(method: str) -> Builder:
-    def build(
-        config: dict[str, Any], backbone: Backbone, labels: list[str], seed: int
-    ) -> ReprogrammedModel:
-        size = config.get("input_size") or backbone.input_size
-        layers = config.get("layers", "all")
-        return FinetuneModel(backbone, labels, input_size=size, layers=layers, method=method)
+def _label_mapping(
+    kind: LabelMappingKind, num_source: int, num_target: int, *, seed: int
+) -> label_mapping.IndexMapping | label_mapping.LearnedMapping:
+    """The starting label mapping of a kind."""
+    if kind == "learned":
+        return label_mapping.LearnedMapping(num_source, num_target)
+    if kind == "random":
+        index = label_mapping.random_subset(num_source, num_target, seed=seed)
+        return label_mapping.IndexMapping(index, kind)
+    # first_k; frequency and iterative start from it and are re-chosen while training
+    return label_mapping.IndexMapping(label_mapping.first_k(num_source, num_target), kind)
 
-    return build
+
+def _finetune(
+    spec: FinetuneSpec | ScratchSpec, backbone: Backbone, labels: list[str], seed: int
+) -> ReprogrammedModel:
+    layers = spec.layers if isinstance(spec, FinetuneSpec) else "all"
+    size = spec.input_size or backbone.input_size
+    return FinetuneModel(backbone, labels, input_size=size, layers=layers, method=spec.kind)
 
 
-METHODS.register("finetune", description="Baseline: train the backbone's weights too")(
-    _finetune_builder("finetune")
+_register(
+    LinearProbeSpec, _linear_probe, description="Frozen backbone, new dense layer (the thesis)"
 )
-METHODS.register("scratch", description="Baseline: same architecture, random initialisation")(
-    _finetune_builder("scratch")
+_register(
+    AdversarialProgramSpec,
+    _adversarial_program,
+    description="Learned input program + label mapping (Elsayed et al.)",
 )
+_register(FinetuneSpec, _finetune, description="Baseline: train the backbone's weights too")
+_register(ScratchSpec, _finetune, description="Baseline: same architecture, random initialisation")
 
 
 def build_model(
-    kind: str, config: dict[str, Any], backbone: Backbone, labels: list[str], *, seed: int = 0
+    spec: AnyMethodSpec, backbone: Backbone, labels: list[str], *, seed: int = 0
 ) -> ReprogrammedModel:
-    """The model a method kind builds over `backbone` for `labels`."""
-    return METHODS.get(kind).factory(config, backbone, labels, seed)
+    """The model a method spec builds over `backbone` for `labels`."""
+    return METHODS.get(spec.kind).factory(spec, backbone, labels, seed)
+
+
+def method_spec(kind: str, config: Mapping[str, object]) -> AnyMethodSpec:
+    """The method spec an artifact's recorded `config` of a `kind` model stands for."""
+    METHODS.get(kind)  # an unknown kind is an UnknownNameError naming the known ones
+    spec_type = _SPECS[kind]
+    # Taken as recorded, not validated: a model's own values may lie outside what a user may
+    # ask for (a probe over a 8-pixel program's input); keys a spec leaves implicit (scratch's
+    # 'layers') are dropped.
+    fields = {k: v for k, v in config.items() if k in spec_type.model_fields and k != "kind"}
+    return spec_type.model_construct(None, **fields, kind=kind)
 
 
 def list_methods() -> list[dict[str, object]]:

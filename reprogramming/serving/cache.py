@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from reprogramming.artifacts import load_model, read_manifest
-from reprogramming.backbones import Backbone, ModelResolver, build_backbone
+from reprogramming.artifacts import read_manifest
+from reprogramming.backbones import Backbone
+from reprogramming.factory import ModelResolver, build_backbone, load_model
 from reprogramming.predictor import Predictor
 from reprogramming.runtime import to_device
 from reprogramming.serving.units import (
@@ -190,7 +191,9 @@ class ModelCache:
         if served.backbone_key is not None:
             self._release(served.backbone_key)
 
-    def _build(self, model_id: str, directory: Path, *, resolve_model: Any) -> ServedModel:
+    def _build(
+        self, model_id: str, directory: Path, *, resolve_model: ModelResolver | None
+    ) -> ServedModel:
         manifest = read_manifest(directory)
         ref = manifest["backbone"]
         if manifest["method"] not in SHARED_METHODS or "name" not in ref or ref["name"] is None:

@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import torch
 
-from reprogramming.backbones import ModelResolver
 from reprogramming.errors import UnknownNameError
+from reprogramming.factory import ModelResolver
 from reprogramming.images import ImageLike, decode_batch
 from reprogramming.predictor import Prediction
 from reprogramming.runtime import pick_device, use_bf16

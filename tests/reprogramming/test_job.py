@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import torch
 
-from reprogramming.artifacts import load_model, read_manifest
+from reprogramming.artifacts import read_manifest
 from reprogramming.errors import Cancelled
+from reprogramming.factory import load_model
 from reprogramming.job import JobResult, run_job
 from reprogramming.methods import ProgramModel
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 from skimage import data as photos
 
-from reprogramming.backbones import build_backbone, last_block_parameters, list_backbones
+from reprogramming.backbones import last_block_parameters, list_backbones
 from reprogramming.backbones.torchvision_ import cache_path, resolve_weights
 from reprogramming.errors import UnavailableError, UnknownNameError
+from reprogramming.factory import build_backbone
 from reprogramming.predictor import Predictor
 from reprogramming.spec import BackboneSpec
 
