@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("spec", type=Path, help="job spec JSON file ('-' reads standard input)")
     train.add_argument("--output", "-o", type=Path, required=True, help="artifact directory")
     train.add_argument(
-        "--data-dir", type=Path, help="caches and downloads (default: $REPROGRAM_DATA_DIR)"
+        "--data-dir",
+        type=Path,
+        help="caches and downloads (default: $REPROGRAM_DATA_DIR or ~/.cache/reprogram)",
     )
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     train.add_argument("--offline", action="store_true", help="never download datasets")
@@ -55,50 +58,69 @@ def _read_spec(path: Path) -> Any:
         raise SystemExit("invalid job spec:\n" + "\n".join(lines)) from None
 
 
-def train_command(args: argparse.Namespace) -> int:
-    """Run a spec with a progress bar; exit 0 on success."""
-    from tqdm import tqdm
+def default_data_dir() -> Path:
+    """Where local runs keep caches and downloads: $REPROGRAM_DATA_DIR, or ~/.cache/reprogram."""
+    return Path(os.environ.get("REPROGRAM_DATA_DIR") or Path.home() / ".cache" / "reprogram")
 
-    from reprogramming.errors import ReprogramError
-    from reprogramming.job import run_job
 
-    spec = _read_spec(args.spec)
-    epochs = spec.hyperparameters.epochs
-    bars: list[Any] = []
-    # A progress bar only on a terminal: in a file it would be hundreds of redraws, and the
-    # epoch lines already say everything.
-    live = not args.quiet and sys.stderr.isatty()
+class _Progress:
+    """A training run on the terminal: a progress bar (on a terminal only) and a line per epoch."""
 
-    def on_step(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=epochs * total, unit="batch", dynamic_ncols=True))
-        bars[0].update(1)
+    def __init__(self, *, epochs: int, quiet: bool) -> None:
+        self.epochs = epochs
+        self.quiet = quiet
+        # A bar only on a terminal: in a file it would be hundreds of redraws, and the epoch
+        # lines already say everything.
+        self.live = not quiet and sys.stderr.isatty()
+        self.bar: Any = None
 
-    def write(message: str) -> None:
-        (bars[0].write if bars else print)(message, file=sys.stderr)
+    def step(self, done: int, total: int) -> None:
+        """One batch done (of `total` per epoch)."""
+        if self.bar is None:
+            from tqdm import tqdm
 
-    def on_epoch(metrics: dict[str, Any]) -> None:
+            self.bar = tqdm(total=self.epochs * total, unit="batch", dynamic_ncols=True)
+        self.bar.update(1)
+
+    def write(self, message: str) -> None:
+        """A line on stderr, above the bar when there is one."""
+        (self.bar.write if self.bar is not None else print)(message, file=sys.stderr)
+
+    def epoch(self, metrics: dict[str, Any]) -> None:
+        """An epoch's line: train and val loss and accuracy, images/s."""
         val = (
             f"val loss {metrics['val_loss']:.4f} acc {metrics['val_accuracy']:.4f}"
             if metrics["val_accuracy"] is not None
             else "no val split"
         )
-        if bars:
-            bars[0].set_postfix(loss=f"{metrics['train_loss']:.3f}")
-        if not args.quiet:
-            write(
-                f"epoch {metrics['epoch']}/{epochs}  train loss {metrics['train_loss']:.4f} "
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{metrics['train_loss']:.3f}")
+        if not self.quiet:
+            self.write(
+                f"epoch {metrics['epoch']}/{self.epochs}  train loss {metrics['train_loss']:.4f} "
                 f"acc {metrics['train_accuracy']:.4f}  {val}  {metrics['images_per_s']:.0f} img/s"
             )
 
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Run a spec with a progress bar; exit 0 on success."""
+    from reprogramming.errors import ReprogramError
+    from reprogramming.job import run_job
+
+    spec = _read_spec(args.spec)
+    progress = _Progress(epochs=spec.hyperparameters.epochs, quiet=args.quiet)
     try:
         result = run_job(
             spec,
             output_dir=args.output,
-            data_dir=args.data_dir,
-            on_epoch=on_epoch,
-            on_step=on_step if live else None,
-            on_log=None if args.quiet else write,
+            data_dir=args.data_dir or default_data_dir(),
+            on_epoch=progress.epoch,
+            on_step=progress.step if progress.live else None,
+            on_log=None if args.quiet else progress.write,
             checkpoint_dir=args.output / "checkpoint",
             resume=args.resume,
             download=not args.offline,
@@ -107,8 +129,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     finally:
-        for bar in bars:
-            bar.close()
+        progress.close()
     shutil.rmtree(args.output / "checkpoint", ignore_errors=True)
     if args.json:
         print(json.dumps(result.metrics, indent=2))

@@ -30,11 +30,12 @@ from reprogramming.loop import (
 from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
 from reprogramming.methods.label_mapping import IndexMapping, greedy_one_to_one
 from reprogramming.methods.models import Classifier
-from reprogramming.paths import data_dir as default_data_dir
 from reprogramming.runtime import pick_device, place_data, seed_everything, to_device, use_bf16
-from reprogramming.spec import JobSpec, parse_spec
+from reprogramming.spec import AdversarialProgramSpec, Hyperparameters, JobSpec, parse_spec
 
 LogCallback = Callable[[str], None]
+# Methods whose backbone's weights train too.
+TRAINS_WEIGHTS = ("finetune", "scratch")
 
 
 @dataclass
@@ -56,11 +57,6 @@ class _SourceLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.source_logits(x)
-
-
-def _image_stage(model: ReprogrammedModel, device: torch.device, bf16: bool) -> Stage:
-    size = model.input_size
-    return Stage(module=model, prepare=lambda x: to_model_input(x, size), device=device, bf16=bf16)
 
 
 def _remapper(
@@ -91,8 +87,8 @@ def _remapper(
 def run_job(
     spec: JobSpec | dict[str, Any],
     *,
+    data_dir: Path,
     output_dir: Path | None = None,
-    data_dir: Path | None = None,
     on_epoch: EpochCallback | None = None,
     on_log: LogCallback | None = None,
     should_stop: StopCheck | None = None,
@@ -103,21 +99,70 @@ def run_job(
     download: bool = True,
     on_step: Callable[[int, int], None] | None = None,
 ) -> JobResult:
-    """Train the model a job spec describes and, given output_dir, write its artifact there."""
+    """Train the model a job spec describes and, given output_dir, write its artifact there.
+
+    `data_dir` holds the dataset and feature caches and the downloads.
+    """
     spec = spec if isinstance(spec, JobSpec) else parse_spec(spec)
     log = on_log or (lambda message: None)
-    hp, method = spec.hyperparameters, spec.method
-    root = default_data_dir(data_dir)
+    hp = spec.hyperparameters
     started = time.perf_counter()
     device = pick_device(hp.device)
+    data_dir.mkdir(parents=True, exist_ok=True)
 
     splits = load_dataset(
-        spec.dataset, data_dir=root, download=download, resolve_upload=resolve_upload
+        spec.dataset, data_dir=data_dir, download=download, resolve_upload=resolve_upload
     )
     log(f"dataset: {len(splits.classes)} classes, splits {splits.sizes}")
+    model = _build_model(spec, splits.classes, resolve_model=resolve_model, log=log)
+    to_device(model, device)
+    bf16 = use_bf16(hp.precision, device, training_weights=spec.method.kind in TRAINS_WEIGHTS)
+    log(f"device: {device}, bf16 autocast: {bf16}")
 
-    backbone_spec = spec.backbone
-    if method.kind == "scratch":
+    info: dict[str, Any] = {"device": str(device), "bf16": bf16, "splits": splits.sizes}
+    if spec.method.kind == "linear_probe":
+        stage, train, val, test = _feature_stage(
+            model, splits, root=data_dir, device=device, bf16=bf16, hp_batch=hp.batch_size,
+            should_stop=should_stop, info=info, log=log,
+        )  # fmt: skip
+    else:
+        stage, train, val, test = _image_stage(
+            model, splits, spec=spec, device=device, bf16=bf16, log=log
+        )
+
+    history = fit(
+        stage, train=train, val=val, hp=hp, on_epoch=on_epoch, should_stop=should_stop,
+        checkpoint_dir=checkpoint_dir, resume=resume, on_step=on_step,
+    )  # fmt: skip
+    metrics = _metrics(stage, test, history, splits=splits, hp=hp, info=info, started=started)
+    log(f"test accuracy {metrics['test_accuracy']:.4f}")
+    model.eval()
+    result = JobResult(model=model, metrics=metrics, history=history, info=info)
+    if output_dir is not None:
+        _write_artifact(result, spec=spec, splits=splits, directory=Path(output_dir))
+    return result
+
+
+def _write_artifact(result: JobResult, *, spec: JobSpec, splits: Splits, directory: Path) -> None:
+    """Save the trained model as an artifact in `directory` and note it in the result."""
+    result.manifest = save_artifact(
+        result.model,
+        directory,
+        spec=spec.model_dump(mode="json"),
+        metrics=result.metrics,
+        history=result.history,
+        channels=splits.channels,
+        dataset={"classes": splits.classes, "key": splits.key, "sizes": splits.sizes},
+    )
+    result.artifact_dir = directory
+
+
+def _build_model(
+    spec: JobSpec, labels: list[str], *, resolve_model: ModelResolver | None, log: LogCallback
+) -> ReprogrammedModel:
+    """The spec's backbone (random weights for 'scratch') under its method's model, seeded."""
+    backbone_spec, hp = spec.backbone, spec.hyperparameters
+    if spec.method.kind == "scratch":
         if backbone_spec.name is None:
             raise ReprogramError(
                 "'scratch' needs a named backbone architecture", field="backbone.name"
@@ -129,57 +174,54 @@ def run_job(
         f"backbone: {backbone.ref} ({backbone.num_features} features, {backbone.num_labels} labels)"
     )
     seed_everything(hp.seed)
-    model = build_model(method, backbone, splits.classes, seed=hp.seed)
-    to_device(model, device)
-    trains_weights = method.kind in ("finetune", "scratch")
-    bf16 = use_bf16(hp.precision, device, training_weights=trains_weights)
-    log(f"device: {device}, bf16 autocast: {bf16}")
+    return build_model(spec.method, backbone, labels, seed=hp.seed)
 
-    info: dict[str, Any] = {"device": str(device), "bf16": bf16, "splits": splits.sizes}
-    if method.kind == "linear_probe":
-        stage, train, val, test = _feature_stage(
-            model,
-            splits,
-            root=root,
-            device=device,
-            bf16=bf16,
-            hp_batch=hp.batch_size,
-            should_stop=should_stop,
-            info=info,
-            log=log,
-        )
-    else:
-        stage = _image_stage(model, device, bf16)
-        train, val, test = (
-            Data(place_data(part.images, device), part.labels)
-            for part in (splits.train, splits.val, splits.test)
-        )
-        if trains_weights:
-            batch = max(hp.batch_size, 64)
-            stage.after_epoch = lambda: recalibrate_batchnorm(stage, train, batch_size=batch)
-        if isinstance(model, ProgramModel):
-            if method.kind == "adversarial_program" and method.l2 > 0:
-                program, l2 = model.program, method.l2
-                stage.penalty = lambda: l2 * program.l2()
-            if model.mapping.kind in ("frequency", "iterative"):
-                stage.before_epoch = _remapper(
-                    model, stage, train, batch_size=max(hp.batch_size, 128), log=log
-                )
 
-    history = fit(
-        stage,
-        train=train,
-        val=val,
-        hp=hp,
-        on_epoch=on_epoch,
-        should_stop=should_stop,
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-        on_step=on_step,
+def _image_stage(
+    model: ReprogrammedModel,
+    splits: Splits,
+    *,
+    spec: JobSpec,
+    device: torch.device,
+    bf16: bool,
+    log: LogCallback,
+) -> tuple[Stage, Data, Data, Data]:
+    """The splits' images on the device and a stage for the whole model, with its epoch hooks."""
+    hp, method = spec.hyperparameters, spec.method
+    size = model.input_size
+    stage = Stage(module=model, prepare=lambda x: to_model_input(x, size), device=device, bf16=bf16)
+    train, val, test = (
+        Data(place_data(part.images, device), part.labels)
+        for part in (splits.train, splits.val, splits.test)
     )
+    if method.kind in TRAINS_WEIGHTS:
+        batch = max(hp.batch_size, 64)
+        stage.after_epoch = lambda: recalibrate_batchnorm(stage, train, batch_size=batch)
+    if isinstance(model, ProgramModel):
+        if isinstance(method, AdversarialProgramSpec) and method.l2 > 0:
+            program, l2 = model.program, method.l2
+            stage.penalty = lambda: l2 * program.l2()
+        if model.mapping.kind in ("frequency", "iterative"):
+            stage.before_epoch = _remapper(
+                model, stage, train, batch_size=max(hp.batch_size, 128), log=log
+            )
+    return stage, train, val, test
+
+
+def _metrics(
+    stage: Stage,
+    test: Data,
+    history: list[dict[str, Any]],
+    *,
+    splits: Splits,
+    hp: Hyperparameters,
+    info: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """The finished job's figures: test metrics, the last epoch's, pace and split sizes."""
     test_metrics = evaluate(stage, test, batch_size=max(hp.batch_size, 256))
     last = history[-1]
-    metrics: dict[str, Any] = {
+    return {
         "test_accuracy": test_metrics["accuracy"],
         "test_loss": test_metrics["loss"],
         "train_accuracy": last["train_accuracy"],
@@ -200,21 +242,6 @@ def run_job(
         "elapsed_s": time.perf_counter() - started,
         **{f"{name}_size": size for name, size in splits.sizes.items()},
     }
-    log(f"test accuracy {metrics['test_accuracy']:.4f}")
-    model.eval()
-    result = JobResult(model=model, metrics=metrics, history=history, info=info)
-    if output_dir is not None:
-        result.manifest = save_artifact(
-            model,
-            Path(output_dir),
-            spec=spec.model_dump(mode="json"),
-            metrics=metrics,
-            history=history,
-            channels=splits.channels,
-            dataset={"classes": splits.classes, "key": splits.key, "sizes": splits.sizes},
-        )
-        result.artifact_dir = Path(output_dir)
-    return result
 
 
 def _feature_stage(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from reprogramming.data.torchvision_ import (
     load_torchvision,
 )
 from reprogramming.errors import UnavailableError
-from reprogramming.paths import data_dir as default_data_dir
 from reprogramming.registry import Registry
 from reprogramming.spec import DatasetSpec
 
@@ -49,14 +47,10 @@ def _mnist_5k(spec: DatasetSpec, root: Path, download: bool) -> Source:
     return builtin.load_mnist_5k()
 
 
-def _fashion_available() -> bool:
-    return builtin.fashion_mnist_available() or _cached_any("fashion_mnist")
-
-
 @DATASETS.register(
     "fashion_mnist",
     description="Fashion-MNIST 60k/10k, 28×28 (offline with Debian's dataset-fashion-mnist)",
-    available=_fashion_available,
+    available=builtin.fashion_mnist_available,
 )
 def _fashion_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
     if builtin.fashion_mnist_available():
@@ -85,9 +79,8 @@ TORCHVISION_DATASETS["fashion_mnist_tv"] = TorchvisionDataset(
 )
 
 
-def _cached_any(name: str) -> bool:
-    """Whether a decoded or downloaded copy is already here (the only way it works offline)."""
-    root = default_data_dir()
+def _cached_any(root: Path, name: str) -> bool:
+    """Whether a decoded or downloaded copy is already in the data directory `root`."""
     decoded = root / "datasets"
     if (decoded / f"{name}.safetensors").exists() or any(decoded.glob(f"{name}-*.safetensors")):
         return True
@@ -101,7 +94,7 @@ for _name, _entry in TORCHVISION_DATASETS.items():
     DATASETS.register(
         _name,
         description=f"torchvision.datasets.{_entry.cls} (downloaded on first use)",
-        available=functools.partial(_cached_any, _name),
+        available=lambda: False,  # offline only once downloaded (see list_datasets)
     )(_torchvision_loader(_name))
 
 
@@ -117,12 +110,12 @@ def _source_key(spec: DatasetSpec, path: Path | None) -> str:
 def load_source(
     spec: DatasetSpec,
     *,
-    data_dir: Path | None = None,
+    data_dir: Path,
     download: bool = True,
     resolve_upload: Callable[[str], Path] | None = None,
 ) -> tuple[Source, str]:
     """The decoded full dataset the spec names (from the cache when possible) and its cache key."""
-    root = default_data_dir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
     path: Path | None = None
     if spec.upload_id is not None:
         if resolve_upload is None:
@@ -133,19 +126,19 @@ def load_source(
     if path is not None:
         key = _source_key(spec, path)
         source = cached_source(
-            root / "datasets", key, lambda: load_folder(path, image_size=spec.image_size)
+            data_dir / "datasets", key, lambda: load_folder(path, image_size=spec.image_size)
         )
         return source, key
     assert spec.name is not None
     loader = DATASETS.get(spec.name).factory
     key = _source_key(spec, None)
-    return cached_source(root / "datasets", key, lambda: loader(spec, root, download)), key
+    return cached_source(data_dir / "datasets", key, lambda: loader(spec, data_dir, download)), key
 
 
 def load_dataset(
     spec: DatasetSpec,
     *,
-    data_dir: Path | None = None,
+    data_dir: Path,
     download: bool = True,
     resolve_upload: Callable[[str], Path] | None = None,
 ) -> Splits:
@@ -156,9 +149,14 @@ def load_dataset(
     return make_splits(source, spec, source_key=key)
 
 
-def list_datasets() -> list[dict[str, object]]:
-    """Every named dataset, saying whether it is usable offline on this host."""
+def list_datasets(*, data_dir: Path | None = None) -> list[dict[str, object]]:
+    """Every named dataset, saying whether it is usable offline: packaged, or in `data_dir`."""
     return [
-        {"name": e.name, "description": e.description, "available_offline": e.available()}
+        {
+            "name": e.name,
+            "description": e.description,
+            "available_offline": e.available()
+            or (data_dir is not None and _cached_any(data_dir, e.name)),
+        }
         for e in DATASETS
     ]

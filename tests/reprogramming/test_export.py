@@ -26,12 +26,14 @@ SPECS = {
 
 
 @pytest.fixture(scope="module", params=sorted(SPECS))
-def artifact(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def artifact(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
+) -> Path:
     out = tmp_path_factory.mktemp(request.param)
     run_job(
         {"backbone": {"name": "efficientnet_lite0"}, "dataset": DIGITS,
          "method": SPECS[request.param], "hyperparameters": {"epochs": 2, "batch_size": 64}},
-        output_dir=out,
+        data_dir=data_dir, output_dir=out,
     )  # fmt: skip
     return out
 

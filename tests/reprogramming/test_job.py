@@ -28,7 +28,9 @@ def job(method: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[JobResult, Path]]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, data_dir: Path
+) -> dict[str, tuple[JobResult, Path]]:
     """One small real training run per method, shared by the tests below."""
     runs = {
         "linear_probe": job({"kind": "linear_probe", "input_size": 64}, hyperparameters={
@@ -43,7 +45,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[JobResu
     for name, spec in runs.items():
         out = tmp_path_factory.mktemp(name)
         events: list[dict[str, Any]] = []
-        result = run_job(spec, output_dir=out, on_epoch=events.append)
+        result = run_job(spec, data_dir=data_dir, output_dir=out, on_epoch=events.append)
         assert [e["epoch"] for e in events] == list(range(1, spec["hyperparameters"]["epochs"] + 1))
         results[name] = (result, out)
     return results
@@ -108,7 +110,7 @@ def test_frozen_backbones_are_not_stored(trained) -> None:
     assert (finetune / "model.safetensors").stat().st_size > 10_000_000  # every weight
 
 
-def test_a_model_is_the_backbone_of_the_next_job(trained, tmp_path: Path) -> None:
+def test_a_model_is_the_backbone_of_the_next_job(trained, tmp_path: Path, data_dir: Path) -> None:
     # The thesis's Table 3.1: a model trained on one task reprogrammed to another.
     _, scratch_dir = trained["scratch"]
     spec = job(
@@ -118,7 +120,7 @@ def test_a_model_is_the_backbone_of_the_next_job(trained, tmp_path: Path) -> Non
         dataset={"name": "digits", "max_per_class": 10, "test_max_per_class": 5},
         hyperparameters={"epochs": 1, "batch_size": 32},
     )  # fmt: skip
-    result = run_job(spec, output_dir=tmp_path / "child")
+    result = run_job(spec, data_dir=data_dir, output_dir=tmp_path / "child")
     assert result.model.backbone.labels == [str(d) for d in range(10)]
     child = load_model(tmp_path / "child")
     x = torch.rand(2, 3, 16, 16)
@@ -126,18 +128,18 @@ def test_a_model_is_the_backbone_of_the_next_job(trained, tmp_path: Path) -> Non
         assert torch.allclose(child(x), result.model.eval()(x), atol=1e-5)
 
 
-def test_feature_cache_hit_skips_the_backbone(trained) -> None:
+def test_feature_cache_hit_skips_the_backbone(trained, data_dir: Path) -> None:
     result, _ = trained["linear_probe"]
     logs: list[str] = []
     spec = job({"kind": "linear_probe", "input_size": 64}, hyperparameters={
         "epochs": 5, "batch_size": 32})  # fmt: skip
-    again = run_job(spec, on_log=logs.append)
+    again = run_job(spec, data_dir=data_dir, on_log=logs.append)
     assert again.info["feature_cache"] == "hit"
     assert not any("computing backbone features" in line for line in logs)
     assert again.metrics["test_accuracy"] == result.metrics["test_accuracy"]
 
 
-def test_cancel_is_honoured_within_one_step() -> None:
+def test_cancel_is_honoured_within_one_step(data_dir: Path) -> None:
     steps: list[int] = []
 
     def should_stop() -> bool:
@@ -145,7 +147,11 @@ def test_cancel_is_honoured_within_one_step() -> None:
         return len(steps) > 3
 
     with pytest.raises(Cancelled):
-        run_job(job({"kind": "adversarial_program", "canvas_size": 32}), should_stop=should_stop)
+        run_job(
+            job({"kind": "adversarial_program", "canvas_size": 32}),
+            data_dir=data_dir,
+            should_stop=should_stop,
+        )
     assert len(steps) == 4
 
 
@@ -155,7 +161,7 @@ def test_cancel_is_honoured_within_one_step() -> None:
     ids=["iterative-mid-epoch", "learned-mid-epoch", "learned-epoch-boundary"],
 )
 def test_resume_ends_where_an_uninterrupted_run_would(
-    tmp_path: Path, mapping: str, cut: int
+    tmp_path: Path, data_dir: Path, mapping: str, cut: int
 ) -> None:
     """Stopped at a step (a worker shutting down), a run resumes from that very step."""
     spec = job(
@@ -163,7 +169,7 @@ def test_resume_ends_where_an_uninterrupted_run_would(
         dataset={"name": "mnist_5k", "max_per_class": 12, "test_max_per_class": 5},
         hyperparameters={"epochs": 3, "batch_size": 16, "seed": 7},
     )
-    whole = run_job(spec, checkpoint_dir=tmp_path / "whole")
+    whole = run_job(spec, data_dir=data_dir, checkpoint_dir=tmp_path / "whole")
     calls: list[int] = []
 
     def stop_in_epoch_two() -> bool:  # 120 images / 16 = 8 steps an epoch
@@ -171,12 +177,14 @@ def test_resume_ends_where_an_uninterrupted_run_would(
         return len(calls) == cut
 
     with pytest.raises(Cancelled) as stopped:
-        run_job(spec, checkpoint_dir=tmp_path / "cut", should_stop=stop_in_epoch_two)
+        run_job(
+            spec, data_dir=data_dir, checkpoint_dir=tmp_path / "cut", should_stop=stop_in_epoch_two
+        )
     if cut > 8 + 1:  # mid-epoch: the steps already taken were checkpointed
         assert (stopped.value.epoch, stopped.value.step) == (2, cut - 8 - 1)
     else:  # at the epoch's first step: nothing new to keep; epoch 1's checkpoint stands
         assert stopped.value.step is None
-    resumed = run_job(spec, checkpoint_dir=tmp_path / "cut", resume=True)
+    resumed = run_job(spec, data_dir=data_dir, checkpoint_dir=tmp_path / "cut", resume=True)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     for key, value in whole.model.learned_state().items():
         assert torch.equal(value, resumed.model.learned_state()[key]), key
@@ -187,22 +195,22 @@ def test_resume_ends_where_an_uninterrupted_run_would(
 
 
 @pytest.mark.parametrize("mapping", ["frequency", "random"])
-def test_other_one_to_one_mappings(mapping: str) -> None:
+def test_other_one_to_one_mappings(mapping: str, data_dir: Path) -> None:
     spec = job(
         {"kind": "adversarial_program", "canvas_size": 32, "label_mapping": mapping},
         dataset={"name": "digits", "max_per_class": 10, "test_max_per_class": 5},
         hyperparameters={"epochs": 1, "batch_size": 32},
     )
-    result = run_job(spec)
+    result = run_job(spec, data_dir=data_dir)
     index = result.model.mapping.index.tolist()
     assert len(set(index)) == 10 and index != list(range(10))
 
 
-def test_no_validation_split_gives_null_val_metrics(tmp_path: Path) -> None:
+def test_no_validation_split_gives_null_val_metrics(tmp_path: Path, data_dir: Path) -> None:
     spec = job(
         {"kind": "linear_probe", "input_size": 32},
         dataset={"name": "digits", "max_per_class": 10, "val_fraction": 0.0},
     )
-    result = run_job(spec, output_dir=tmp_path)
+    result = run_job(spec, data_dir=data_dir, output_dir=tmp_path)
     assert result.metrics["val_accuracy"] is None and result.metrics["best_val_accuracy"] is None
     assert "NaN" not in (tmp_path / "manifest.json").read_text()

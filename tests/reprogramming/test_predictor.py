@@ -13,7 +13,7 @@ from reprogramming.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
-def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def digits_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("digits-probe")
     run_job(
         {
@@ -22,6 +22,7 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "method": {"kind": "linear_probe", "input_size": 48},
             "hyperparameters": {"epochs": 5, "batch_size": 32},
         },
+        data_dir=data_dir,
         output_dir=out,
     )
     return out

@@ -69,13 +69,13 @@ SPECS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def artifacts(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, Path]:
     """Each spec trained for real; its artifact directory by name."""
     out = {}
     for name, extra in SPECS.items():
         directory = tmp_path_factory.mktemp(name)
         spec = {"backbone": BACKBONE, "dataset": DIGITS, "hyperparameters": FAST, **extra}
-        run_job(spec, output_dir=directory)
+        run_job(spec, data_dir=data_dir, output_dir=directory)
         out[name] = directory
     return out
 
