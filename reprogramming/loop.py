@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -130,11 +130,93 @@ def _learned_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return getter() if callable(getter) else module.state_dict()
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+def _save_checkpoint(path: Path, payload: dict[str, object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+class _Partial(TypedDict):
+    """How far a checkpoint taken mid-epoch got into its epoch."""
+
+    step: int
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    train_s: float
+
+
+@dataclass
+class _Run:
+    """A training run in progress: what it trains, its history so far, where it checkpoints."""
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+    elapsed_before: float = 0.0  # seconds spent before this process took the run over
+    partial: _Partial | None = None  # where a checkpoint taken mid-epoch left off
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds of training so far, earlier processes' included."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def save(self, *, epochs_done: int, elapsed: float, partial: _Partial | None) -> None:
+        """Checkpoint the run after `epochs_done` epochs (and `partial`'s steps of the next)."""
+        assert self.checkpoint is not None
+        payload: dict[str, object] = {
+            "epoch": epochs_done,
+            "model": _learned_state(self.module),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "rng": torch.get_rng_state(),
+            "elapsed_s": elapsed,
+        }
+        if partial is not None:
+            payload["partial"] = partial
+        _save_checkpoint(self.checkpoint, payload)
+
+    def restore(self) -> None:
+        """Continue where the checkpoint left off: weights, optimizer, history, RNG, epoch."""
+        assert self.checkpoint is not None
+        saved = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        self.module.load_state_dict(saved["model"], strict=False)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.history, self.start_epoch = list(saved["history"]), int(saved["epoch"])
+        last = self.history[-1]["elapsed_s"] if self.history else 0
+        self.elapsed_before = float(saved.get("elapsed_s", last))
+        if "rng" in saved:
+            torch.set_rng_state(saved["rng"])
+        self.partial = saved.get("partial")
+        self.started = time.perf_counter()
+
+
+@dataclass
+class _Tally:
+    """An epoch's running sums, kept on the device so that no batch waits for the one before."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    done: int  # steps already taken (by an earlier process, for a resumed epoch)
+    started: float  # when the epoch started, moved back by a resumed epoch's earlier seconds
+
+    @classmethod
+    def start(cls, device: torch.device, resumed: _Partial | None) -> _Tally:
+        """Zero sums for a new epoch, or those a checkpoint taken mid-epoch saved."""
+        tally = cls(
+            loss_sum=torch.zeros((), device=device),
+            correct=torch.zeros((), dtype=torch.int64, device=device),
+            done=0,
+            started=time.perf_counter(),
+        )
+        if resumed is not None:
+            tally.done = int(resumed["step"])
+            tally.loss_sum += resumed["loss_sum"].to(device)
+            tally.correct += resumed["correct"].to(device)
+            tally.started -= float(resumed["train_s"])
+        return tally
 
 
 def fit(
@@ -150,104 +232,119 @@ def fit(
     on_step: StepCallback | None = None,
 ) -> list[dict[str, Any]]:
     """Train for hp.epochs and return each epoch's metrics; resumes from a checkpoint if asked."""
-    module = stage.module
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, hp)
-    history: list[dict[str, Any]] = []
-    start_epoch, elapsed_before = 0, 0.0
-    partial: dict[str, Any] | None = None  # where a checkpoint taken mid-epoch left off
+    params = [p for p in stage.module.parameters() if p.requires_grad]
     checkpoint = checkpoint_dir / CHECKPOINT if checkpoint_dir else None
+    run = _Run(stage.module, make_optimizer(params, hp), checkpoint)
     if resume and checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        module.load_state_dict(saved["model"], strict=False)
-        optimizer.load_state_dict(saved["optimizer"])
-        history, start_epoch = list(saved["history"]), int(saved["epoch"])
-        elapsed_before = float(saved.get("elapsed_s", history[-1]["elapsed_s"] if history else 0))
-        if "rng" in saved:
-            torch.set_rng_state(saved["rng"])
-        partial = saved.get("partial")
-    started = time.perf_counter()
+        run.restore()
 
-    for epoch in range(start_epoch, hp.epochs):
-        resumed, partial = partial, None
+    for epoch in range(run.start_epoch, hp.epochs):
+        resumed, run.partial = run.partial, None
         if stage.before_epoch is not None and resumed is None:  # a resumed epoch already had it
             stage.before_epoch(epoch)
-        module.train()
-        # Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
-        generator = torch.Generator().manual_seed(hp.seed * 100_003 + epoch)
-        order = torch.randperm(len(train), generator=generator).to(train.inputs.device)
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=stage.device)
-        correct = torch.zeros((), dtype=torch.int64, device=stage.device)
-        done = 0
-        if resumed is not None:
-            done = int(resumed["step"])
-            loss_sum += resumed["loss_sum"].to(stage.device)
-            correct += resumed["correct"].to(stage.device)
-            epoch_start -= float(resumed["train_s"])
-        batches = _batches(len(train), hp.batch_size, order)
-        for step, index in enumerate(batches, start=1):
-            if step <= done:
-                continue
-            if should_stop is not None and should_stop():
-                saved_at: dict[str, int] = {}
-                if checkpoint is not None and step > 1:
-                    # Stopped mid-epoch (a worker shutting down): keep the steps already taken.
-                    _save_checkpoint(checkpoint, {
-                        "epoch": epoch,
-                        "model": _learned_state(module),
-                        "optimizer": optimizer.state_dict(),
-                        "history": history,
-                        "rng": torch.get_rng_state(),
-                        "elapsed_s": elapsed_before + time.perf_counter() - started,
-                        "partial": {"step": step - 1, "loss_sum": loss_sum.detach().cpu(),
-                                    "correct": correct.cpu(),
-                                    "train_s": time.perf_counter() - epoch_start},
-                    })  # fmt: skip
-                    saved_at = {"epoch": epoch + 1, "step": step - 1}
-                raise Cancelled(f"stopped during epoch {epoch + 1}, after step {step - 1}",
-                                **saved_at)  # fmt: skip
-            x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
-            y = train.labels[index.to(train.labels.device)].to(stage.device, non_blocking=True)
-            with autocast(stage.device, stage.bf16):
-                logits = stage.module(x)
-            loss = F.cross_entropy(logits.float(), y)
-            total = loss + stage.penalty() if stage.penalty is not None else loss
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(index)
-            correct += (logits.detach().argmax(1) == y).sum()
-            if on_step is not None:
-                on_step(step, len(batches))
-        train_s = time.perf_counter() - epoch_start
+        tally, train_s = _train_epoch(
+            stage, train, run=run, hp=hp, epoch=epoch, resumed=resumed,
+            should_stop=should_stop, on_step=on_step,
+        )  # fmt: skip
         if stage.after_epoch is not None:
             stage.after_epoch()
-        val_metrics = evaluate(stage, val, batch_size=max(hp.batch_size, 256))
-        metrics = {
-            "epoch": epoch + 1,
-            "epochs": hp.epochs,
-            "train_loss": float(loss_sum) / len(train),
-            "train_accuracy": int(correct) / len(train),
-            "val_loss": val_metrics["loss"],
-            "val_accuracy": val_metrics["accuracy"],
-            "images_per_s": len(train) / train_s if train_s > 0 else float("inf"),
-            "epoch_s": time.perf_counter() - epoch_start,
-            "elapsed_s": elapsed_before + time.perf_counter() - started,
-        }
-        history.append(metrics)
-        if checkpoint is not None:
-            _save_checkpoint(
-                checkpoint,
-                {
-                    "epoch": epoch + 1,
-                    "model": _learned_state(module),
-                    "optimizer": optimizer.state_dict(),
-                    "history": history,
-                    "rng": torch.get_rng_state(),
-                    "elapsed_s": metrics["elapsed_s"],
-                },
-            )
+        metrics = _epoch_metrics(stage, tally, train_s, train=train, val=val, hp=hp, epoch=epoch)
+        metrics["elapsed_s"] = run.elapsed()
+        run.history.append(metrics)
+        if run.checkpoint is not None:
+            run.save(epochs_done=epoch + 1, elapsed=metrics["elapsed_s"], partial=None)
         if on_epoch is not None:
             on_epoch(metrics)
-    return history
+    return run.history
+
+
+def _train_epoch(
+    stage: Stage,
+    train: Data,
+    *,
+    run: _Run,
+    hp: Hyperparameters,
+    epoch: int,
+    resumed: _Partial | None,
+    should_stop: StopCheck | None,
+    on_step: StepCallback | None,
+) -> tuple[_Tally, float]:
+    """One epoch's steps (those a resumed epoch has left); its sums and training seconds."""
+    stage.module.train()
+    # Each epoch's order depends only on (seed, epoch), so a resumed run sees the same batches.
+    generator = torch.Generator().manual_seed(hp.seed * 100_003 + epoch)
+    order = torch.randperm(len(train), generator=generator).to(train.inputs.device)
+    tally = _Tally.start(stage.device, resumed)
+    batches = _batches(len(train), hp.batch_size, order)
+    for step, index in enumerate(batches, start=1):
+        if step <= tally.done:
+            continue
+        if should_stop is not None and should_stop():
+            _stop(run, tally, epoch=epoch, step=step)
+        _train_step(stage, train, index, optimizer=run.optimizer, tally=tally)
+        if on_step is not None:
+            on_step(step, len(batches))
+    return tally, time.perf_counter() - tally.started
+
+
+def _train_step(
+    stage: Stage,
+    train: Data,
+    index: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    tally: _Tally,
+) -> None:
+    """One optimizer step on the batch `index` picks, added to the epoch's sums."""
+    x = stage.prepare(train.inputs[index].to(stage.device, non_blocking=True))
+    y = train.labels[index.to(train.labels.device)].to(stage.device, non_blocking=True)
+    with autocast(stage.device, stage.bf16):
+        logits = stage.module(x)
+    loss = F.cross_entropy(logits.float(), y)
+    total = loss + stage.penalty() if stage.penalty is not None else loss
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    tally.loss_sum += loss.detach() * len(index)
+    tally.correct += (logits.detach().argmax(1) == y).sum()
+
+
+def _stop(run: _Run, tally: _Tally, *, epoch: int, step: int) -> NoReturn:
+    """Raise Cancelled before `step`, checkpointing the epoch's steps taken so far if any."""
+    saved_at: dict[str, int] = {}
+    if run.checkpoint is not None and step > 1:
+        # Stopped mid-epoch (a worker shutting down): keep the steps already taken.
+        elapsed = run.elapsed()
+        partial: _Partial = {
+            "step": step - 1,
+            "loss_sum": tally.loss_sum.detach().cpu(),
+            "correct": tally.correct.cpu(),
+            "train_s": time.perf_counter() - tally.started,
+        }
+        run.save(epochs_done=epoch, elapsed=elapsed, partial=partial)
+        saved_at = {"epoch": epoch + 1, "step": step - 1}
+    raise Cancelled(f"stopped during epoch {epoch + 1}, after step {step - 1}", **saved_at)
+
+
+def _epoch_metrics(
+    stage: Stage,
+    tally: _Tally,
+    train_s: float,
+    *,
+    train: Data,
+    val: Data,
+    hp: Hyperparameters,
+    epoch: int,
+) -> dict[str, Any]:
+    """A finished epoch's training figures and its validation loss and accuracy."""
+    val_metrics = evaluate(stage, val, batch_size=max(hp.batch_size, 256))
+    return {
+        "epoch": epoch + 1,
+        "epochs": hp.epochs,
+        "train_loss": float(tally.loss_sum) / len(train),
+        "train_accuracy": int(tally.correct) / len(train),
+        "val_loss": val_metrics["loss"],
+        "val_accuracy": val_metrics["accuracy"],
+        "images_per_s": len(train) / train_s if train_s > 0 else float("inf"),
+        "epoch_s": time.perf_counter() - tally.started,
+    }

@@ -639,75 +639,96 @@ def _check_image(path: Path, shown: str, label: str, limits: ArchiveLimits) -> N
         raise error(f"is not a readable image: {detail}", "not_an_image") from exc
 
 
-def _scan(
-    root: Path, limits: ArchiveLimits, *, shown_from: Path, label: str, container: str
-) -> tuple[list[Path], list[int], list[str]]:
-    def shown(path: Path) -> str:
-        return path.relative_to(shown_from).as_posix()
+@dataclass(frozen=True)
+class _Scan:
+    """A scan of a one-folder-per-class tree; errors name a member by `label` and its path."""
 
-    def error(path: Path, problem: str, rule: str) -> ArchiveError:
-        return ArchiveError(f"{label} {shown(path)!r} {problem} ({rule})", rule=rule)
+    limits: ArchiveLimits
+    shown_from: Path  # paths in errors are relative to this
+    label: str  # what a member is called in errors ('member', 'file')
+    container: str  # what the tree is called in errors
 
-    if not root.is_dir():
-        raise ArchiveError(f"{str(root)!r} is not a folder (layout)", rule="layout")
+    def shown(self, path: Path) -> str:
+        return path.relative_to(self.shown_from).as_posix()
 
-    classes: list[str] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        path = root / entry.name
-        if _is_junk((entry.name,)):
-            continue
-        if entry.is_symlink():
-            raise error(path, "is a symbolic link", "link")
-        if entry.is_dir(follow_symlinks=False):
-            classes.append(entry.name)
-        elif entry.is_file(follow_symlinks=False):
-            raise error(
-                path,
-                "sits at the top level; every image must be inside a folder named after its class",
-                "layout",
+    def error(self, path: Path, problem: str, rule: str) -> ArchiveError:
+        return ArchiveError(f"{self.label} {self.shown(path)!r} {problem} ({rule})", rule=rule)
+
+    def class_folders(self, root: Path) -> list[str]:
+        """The sorted class folder names at the top of `root`, which holds nothing else."""
+        classes: list[str] = []
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            path = root / entry.name
+            if _is_junk((entry.name,)):
+                continue
+            if entry.is_symlink():
+                raise self.error(path, "is a symbolic link", "link")
+            if entry.is_dir(follow_symlinks=False):
+                classes.append(entry.name)
+            elif entry.is_file(follow_symlinks=False):
+                raise self.error(
+                    path,
+                    "sits at the top level; every image must be inside a folder named after "
+                    "its class",
+                    "layout",
+                )
+            else:
+                raise self.error(path, "is a device, pipe or other special file", "special_file")
+        if not classes:
+            raise ArchiveError(f"{self.container} holds no class folders (empty)", rule="empty")
+        if len(classes) < self.limits.min_classes:
+            raise ArchiveError(
+                f"{self.container} holds {len(classes)} class folder(s) "
+                f"({', '.join(repr(c) for c in classes)}); at least {self.limits.min_classes} "
+                "are needed (layout)",
+                rule="layout",
             )
-        else:
-            raise error(path, "is a device, pipe or other special file", "special_file")
-    if not classes:
-        raise ArchiveError(f"{container} holds no class folders (empty)", rule="empty")
-    if len(classes) < limits.min_classes:
-        raise ArchiveError(
-            f"{container} holds {len(classes)} class folder(s) "
-            f"({', '.join(repr(c) for c in classes)}); at least {limits.min_classes} "
-            "are needed (layout)",
-            rule="layout",
-        )
+        return classes
 
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, name in enumerate(classes):
-        class_dir = root / name
-        count = 0
+    def images(self, class_dir: Path) -> list[Path]:
+        """The checked images directly in one class folder, sorted; enough of them."""
+        images: list[Path] = []
         for entry in sorted(os.scandir(class_dir), key=lambda e: e.name):
             path = class_dir / entry.name
             if _is_junk((entry.name,)):
                 continue
             if entry.is_symlink():
-                raise error(path, "is a symbolic link", "link")
+                raise self.error(path, "is a symbolic link", "link")
             if entry.is_dir(follow_symlinks=False):
-                raise error(
+                raise self.error(
                     path,
-                    f"is a folder nested inside class folder {name!r}; "
+                    f"is a folder nested inside class folder {class_dir.name!r}; "
                     "images must sit directly in their class folder",
                     "layout",
                 )
             if not entry.is_file(follow_symlinks=False):
-                raise error(path, "is a device, pipe or other special file", "special_file")
-            _check_image(path, shown(path), label, limits)
-            paths.append(path)
-            labels.append(index)
-            count += 1
-        if count < limits.min_images_per_class:
-            raise error(
+                raise self.error(path, "is a device, pipe or other special file", "special_file")
+            _check_image(path, self.shown(path), self.label, self.limits)
+            images.append(path)
+        if len(images) < self.limits.min_images_per_class:
+            raise self.error(
                 class_dir,
-                f"holds {count} image(s); every class needs at least {limits.min_images_per_class}",
+                f"holds {len(images)} image(s); every class needs at least "
+                f"{self.limits.min_images_per_class}",
                 "empty",
             )
+        return images
+
+
+def _scan(
+    root: Path, limits: ArchiveLimits, *, shown_from: Path, label: str, container: str
+) -> tuple[list[Path], list[int], list[str]]:
+    """(image paths, class indices, class names) of a validated one-folder-per-class tree."""
+    if not root.is_dir():
+        raise ArchiveError(f"{str(root)!r} is not a folder (layout)", rule="layout")
+    scan = _Scan(limits, shown_from=shown_from, label=label, container=container)
+    classes = scan.class_folders(root)
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        images = scan.images(root / name)
+        paths.extend(images)
+        labels.extend([index] * len(images))
     return paths, labels, classes
 
 
