@@ -33,8 +33,9 @@ from common import (
     verdict,
 )
 
-from reprogramming.backbones import Backbone, build_backbone
+from reprogramming.backbones import Backbone
 from reprogramming.data import load_dataset
+from reprogramming.factory import build_backbone
 from reprogramming.images import to_model_input
 from reprogramming.job import run_job
 from reprogramming.runtime import autocast, pick_device, use_bf16
@@ -146,8 +147,8 @@ def main() -> None:
     device = pick_device(args.device)
     bf16 = use_bf16(args.precision, device, training_weights=False)
     spec = job_dict(args)
-    with fresh_data_dir():
-        splits = load_dataset(DatasetSpec(**spec["dataset"]))
+    with fresh_data_dir() as data_dir:
+        splits = load_dataset(DatasetSpec(**spec["dataset"]), data_dir=data_dir)
         n_train = len(splits.train)
         print(
             f"device: {describe_device(device)}; bf16 autocast: {bf16}; torch {torch.__version__}"
@@ -163,7 +164,7 @@ def main() -> None:
         backbone.to(device=device, memory_format=torch.channels_last)
         raw = {"canvas": args.canvas, "batch_size": args.batch_size, "device": device, "bf16": bf16}
         raw_runs = [raw_forward_backward_s(backbone, splits.train.images, **raw)]
-        result = run_job(spec)
+        result = run_job(spec, data_dir=data_dir)
         raw_runs.append(raw_forward_backward_s(backbone, splits.train.images, **raw))
 
     raw_rates = [n_train / seconds for seconds in raw_runs]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,9 +36,10 @@ from common import (
 )
 from torch import nn
 
-from reprogramming.backbones import Backbone, build_backbone
+from reprogramming.backbones import Backbone
 from reprogramming.data import Splits, load_dataset
 from reprogramming.data.base import ImageSet
+from reprogramming.factory import build_backbone
 from reprogramming.images import to_model_input
 from reprogramming.job import run_job
 from reprogramming.runtime import autocast, pick_device, use_bf16
@@ -165,10 +167,10 @@ def naive_loop(
     }
 
 
-def engine_run(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+def engine_run(args: argparse.Namespace, device: torch.device, *, data_dir: Path) -> dict[str, Any]:
     """One run_job call, timed from the outside."""
     started = now(device)
-    result = run_job(job_dict(args))
+    result = run_job(job_dict(args), data_dir=data_dir)
     seconds = now(device) - started
     return {
         "seconds": seconds,
@@ -190,7 +192,8 @@ def main() -> None:
     device = pick_device(args.device)
     bf16 = use_bf16(args.precision, device, training_weights=False)
     with fresh_data_dir() as data_dir:
-        splits = load_dataset(DatasetSpec(**dataset_spec(args)))  # decodes once; features stay cold
+        # Decodes once; the features stay cold.
+        splits = load_dataset(DatasetSpec(**dataset_spec(args)), data_dir=data_dir)
         sizes = splits.sizes
         n_all = sum(sizes.values())
         print(
@@ -209,12 +212,12 @@ def main() -> None:
         cold_runs = []
         for _ in range(args.repeats):
             shutil.rmtree(data_dir / "features", ignore_errors=True)
-            cold_runs.append(engine_run(args, device))
+            cold_runs.append(engine_run(args, device, data_dir=data_dir))
             raw_runs.append(raw_inference_s(backbone, parts, **raw))
         raw_s = min(raw_runs)
         cold = min(cold_runs, key=lambda run: run["seconds"])
         del backbone
-        warm = engine_run(args, device)
+        warm = engine_run(args, device, data_dir=data_dir)
         naive = None if args.skip_naive else naive_loop(splits, args, device, bf16)
 
     rows: list[list[object]] = [

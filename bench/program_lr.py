@@ -35,7 +35,7 @@ def main() -> None:
 
     print(f"$ {command_line()}")
     rows = []
-    with fresh_data_dir():
+    with fresh_data_dir() as data_dir:
         for lr in args.lrs:
             for name, method in SETTINGS.items():
                 start = time.perf_counter()
@@ -46,7 +46,8 @@ def main() -> None:
                                     "test_max_per_class": args.test_per_class},
                         "method": {**method, "canvas_size": args.canvas},
                         "hyperparameters": {"epochs": args.epochs, "lr": lr},
-                    }
+                    },
+                    data_dir=data_dir,
                 )  # fmt: skip
                 rows.append([f"{lr:g}", name, f"{result.metrics['test_accuracy']:.1%}",
                              f"{time.perf_counter() - start:.0f}"])  # fmt: skip

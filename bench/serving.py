@@ -296,7 +296,7 @@ def main() -> None:
         artifacts = []
         for seed in range(args.models):
             out = data_dir / "models" / f"m{seed}"
-            run_job(spec(args.size, seed), output_dir=out)
+            run_job(spec(args.size, seed), output_dir=out, data_dir=data_dir)
             artifacts.append(out)
         shared = memory(artifacts, shared=True)
         separate = memory(artifacts, shared=False)

@@ -7,7 +7,7 @@ from functools import cache
 from fastapi import APIRouter
 
 from api import schemas
-from api.deps import OwnerDep, SessionDep
+from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import not_found, responses
 from db.models import Dataset
 from db.repository import OwnedRepository
@@ -45,11 +45,13 @@ def methods(owner: OwnerDep) -> schemas.Catalog:
 
 
 @router.get("/datasets", response_model=schemas.Catalog)
-def datasets(owner: OwnerDep, session: SessionDep) -> schemas.Catalog:
+def datasets(owner: OwnerDep, session: SessionDep, settings: SettingsDep) -> schemas.Catalog:
     """Built-in datasets (usable offline or not) and the caller's uploads (use their id)."""
     from reprogramming.data import list_datasets
 
-    builtin = [schemas.CatalogEntry.model_validate(d) for d in list_datasets()]
+    builtin = [
+        schemas.CatalogEntry.model_validate(d) for d in list_datasets(data_dir=settings.data_dir)
+    ]
     uploads, _ = OwnedRepository(session, Dataset, owner_id=owner.id).page(limit=200, cursor=None)
     uploaded = [
         schemas.CatalogEntry(
