@@ -59,7 +59,7 @@ def test_a_model_lives_in_the_directory_store_and_serves_from_it(  # type: ignor
             artifact = client.get(f"/v1/models/{model_id}/artifact")
             assert artifact.status_code == 200
             with zipfile.ZipFile(io.BytesIO(artifact.content)) as archive:
-                assert archive.read("model.safetensors") == weights[0].read_bytes()
+                assert archive.read(f"{model_id}/model.safetensors") == weights[0].read_bytes()
             answer = client.post(
                 f"/v1/models/{model_id}/predict", files=[("files", ("a.png", _png(), "image/png"))]
             )
