@@ -13,11 +13,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import responses
+from api.job_spec import JobSpec
 from db import jobs as job_queries
 from db.models import Event
 from db.session import session_scope
 from reprogram.statuses import JobStatus
-from reprogramming.spec import JobSpec
 from services import events as live
 from services import jobs
 

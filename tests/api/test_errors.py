@@ -174,6 +174,21 @@ def test_catalogs_say_what_is_usable_offline(alice) -> None:  # type: ignore[no-
     assert methods == ["linear_probe", "adversarial_program", "finetune", "scratch"]
 
 
+def test_local_only_fields_are_neither_advertised_nor_accepted(alice, service) -> None:  # type: ignore[no-untyped-def]
+    # An artifact directory or a dataset path names the client's disk, which the service can't read.
+    components = httpx.get(service.api_url + "/openapi.json").json()["components"]["schemas"]
+    assert "artifact" not in components["BackboneSpec"]["properties"]
+    assert "path" not in components["DatasetSpec"]["properties"]
+    assert set(components["BackboneSpec"]["properties"]) == {"name", "weights", "model_id"}
+    error = _error(alice.post("/v1/jobs", json=small_job(backbone={"artifact": "/models/m"})), 422)
+    assert error["field"] == "backbone.artifact" and "model_id" in error["message"]
+    error = _error(alice.post("/v1/jobs", json=small_job(dataset={"path": "/data/x.zip"})), 422)
+    assert error["field"] == "dataset.path" and "upload_id" in error["message"]
+    error = _error(alice.post("/v1/jobs", json=small_job(backbone={"name": "efficientnet_lite0",
+                                                                     "model_id": "mdl_x"})), 422)  # fmt: skip
+    assert error["field"] == "backbone" and "'name' or 'model_id'" in error["message"]
+
+
 def test_openapi_documents_every_schema_with_examples(service) -> None:  # type: ignore[no-untyped-def]
     schema = httpx.get(service.api_url + "/openapi.json").json()
     components = schema["components"]["schemas"]
