@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from db.models import Dataset, new_id
 from db.repository import OwnedRepository
-from reprogramming.data.archives import ArchiveError, extract_archive, scan_image_folder
+from reprogramming.data.archives import ArchiveError, extract_image_folder
 from reprogramming.hashing import file_sha256
 from services.errors import Invalid, NotFound
 
@@ -28,9 +28,8 @@ def check_archive(archive: Path) -> tuple[list[str], int]:
     """Run the engine's archive rules on a scratch extraction; (classes, image count)."""
     scratch = Path(tempfile.mkdtemp(prefix="reprogram-upload-"))
     try:
-        root = extract_archive(archive, scratch / "x")
-        paths, _, classes = scan_image_folder(root)
-        return classes, len(paths)
+        folder = extract_image_folder(archive, scratch / "x")  # checks each image once
+        return folder.classes, len(folder.paths)
     except ArchiveError as exc:
         code = f"invalid_archive:{exc.rule}" if exc.rule else "invalid_archive"
         raise Invalid(code, str(exc), field="file") from None

@@ -569,8 +569,20 @@ def _clear(dest: Path) -> None:
             child.unlink(missing_ok=True)
 
 
-def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()) -> Path:
-    """Validate and extract an image-folder archive into dest; return the folder that holds the class folders."""
+@dataclass(frozen=True)
+class ImageFolder:
+    """A validated one-folder-per-class tree: its root, images, their classes, the class names."""
+
+    root: Path
+    paths: list[Path]
+    labels: list[int]
+    classes: list[str]
+
+
+def extract_image_folder(
+    archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()
+) -> ImageFolder:
+    """Validate and extract an image-folder archive into dest; every image is checked once, here."""
     archive = Path(archive)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -584,7 +596,7 @@ def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = Archiv
         else:
             _extract_tar(archive, dest, decompressor, limits)
         root = _class_root(dest)
-        _scan(
+        paths, labels, classes = _scan(
             root,
             limits,
             shown_from=dest,
@@ -594,7 +606,12 @@ def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = Archiv
     except BaseException:
         _clear(dest)
         raise
-    return root
+    return ImageFolder(root, paths, labels, classes)
+
+
+def extract_archive(archive: Path, dest: Path, *, limits: ArchiveLimits = ArchiveLimits()) -> Path:
+    """Validate and extract an image-folder archive into dest; return the folder that holds the class folders."""
+    return extract_image_folder(archive, dest, limits=limits).root
 
 
 # ---- folder validation ----------------------------------------------------------------------

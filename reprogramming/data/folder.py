@@ -9,7 +9,12 @@ from pathlib import Path
 
 import torch
 
-from reprogramming.data.archives import ArchiveLimits, extract_archive, scan_image_folder
+from reprogramming.data.archives import (
+    ArchiveLimits,
+    ImageFolder,
+    extract_image_folder,
+    scan_image_folder,
+)
 from reprogramming.data.base import ImageSet, Source
 from reprogramming.errors import InvalidInputError
 from reprogramming.hashing import file_sha256
@@ -28,9 +33,9 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:24]
 
 
-def decode_folder(root: Path, *, image_size: int, limits: ArchiveLimits) -> ImageSet:
+def decode_folder(folder: ImageFolder, *, image_size: int) -> ImageSet:
     """Decode every image of a validated class-folder tree to uint8 RGB at image_size²."""
-    paths, labels, classes = scan_image_folder(root, limits=limits)
+    root, paths, labels, classes = folder.root, folder.paths, folder.labels, folder.classes
     images = []
     for path in paths:
         try:
@@ -46,10 +51,12 @@ def load_folder(path: Path, *, image_size: int, limits: ArchiveLimits | None = N
     if not path.exists():
         raise InvalidInputError(f"no such file or directory: {path}")
     if path.is_dir():
-        return Source(decode_folder(path, image_size=image_size, limits=limits))
+        paths, labels, classes = scan_image_folder(path, limits=limits)
+        folder = ImageFolder(path, paths, labels, classes)
+        return Source(decode_folder(folder, image_size=image_size))
     workdir = Path(tempfile.mkdtemp(prefix="reprogram-extract-"))
     try:
-        root = extract_archive(path, workdir, limits=limits)
-        return Source(decode_folder(root, image_size=image_size, limits=limits))
+        folder = extract_image_folder(path, workdir, limits=limits)  # checks each image once
+        return Source(decode_folder(folder, image_size=image_size))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

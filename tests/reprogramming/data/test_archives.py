@@ -20,6 +20,7 @@ from reprogramming.data.archives import (
     ArchiveError,
     ArchiveLimits,
     extract_archive,
+    extract_image_folder,
     scan_image_folder,
 )
 
@@ -143,6 +144,16 @@ def test_good_tar_with_wrapper_and_junk(tmp_path: Path, dest: Path, mode: str) -
     assert labels == [0, 0, 1]
     assert all(p.is_file() for p in paths)
     assert not (dest / "__MACOSX").exists()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_extraction_lists_what_it_checked(tmp_path: Path, dest: Path, kind: str) -> None:
+    # Uploads and training use this listing instead of scanning the extracted tree again.
+    archive = (make_zip if kind == "zip" else make_tar)(tmp_path / f"a.{kind}", GOOD)
+    folder = extract_image_folder(archive, dest)
+    assert folder.root == dest.resolve() / "wrap"
+    assert (folder.paths, folder.labels, folder.classes) == scan_image_folder(folder.root)
+    assert folder.classes == ["cat", "dog"] and folder.labels == [0, 0, 1]
 
 
 def test_zip_named_like_a_tarball_and_without_wrapper(tmp_path: Path, dest: Path) -> None:
