@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from api.errors import ApiError
+
+if TYPE_CHECKING:  # a type the library declares for checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 
 @dataclass
@@ -24,12 +27,54 @@ class Part:
 
 
 @dataclass
-class _State:
+class _Collector:
+    """The parser's callbacks: gathers each part's headers and sends its bytes to its sink."""
+
+    open_sink: Callable[[str, str | None], IO[bytes] | None]
     headers: dict[bytes, bytes] = field(default_factory=dict)
     header_field: bytes = b""
     header_value: bytes = b""
     current: Part | None = None
     parts: list[Part] = field(default_factory=list)
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.header_field.lower()] = self.header_value
+        self.header_field, self.header_value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get(b"content-disposition", b""))
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        raw = disposition.get(b"filename")
+        filename = raw.decode("utf-8", "replace") if raw is not None else None
+        self.current = Part(name=name, filename=filename, sink=self.open_sink(name, filename))
+        self.headers = {}
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self.current
+        if part is not None and part.sink is not None:
+            part.sink.write(data[start:end])
+            part.size += end - start
+
+    def on_part_end(self) -> None:
+        if self.current is not None:
+            self.parts.append(self.current)
+        self.current = None
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
 
 
 def too_large(limit: int) -> ApiError:
@@ -49,48 +94,8 @@ async def read_multipart(
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)
-    state = _State()
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state.header_field += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state.header_value += data[start:end]
-
-    def on_header_end() -> None:
-        state.headers[state.header_field.lower()] = state.header_value
-        state.header_field, state.header_value = b"", b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state.headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        raw = disposition.get(b"filename")
-        filename = raw.decode("utf-8", "replace") if raw is not None else None
-        state.current = Part(name=name, filename=filename, sink=open_sink(name, filename))
-        state.headers = {}
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        part = state.current
-        if part is not None and part.sink is not None:
-            part.sink.write(data[start:end])
-            part.size += end - start
-
-    def on_part_end() -> None:
-        if state.current is not None:
-            state.parts.append(state.current)
-        state.current = None
-
-    parser = MultipartParser(
-        options[b"boundary"],
-        {
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
+    collector = _Collector(open_sink)
+    parser = MultipartParser(options[b"boundary"], collector.callbacks())
     received = 0
     try:
         async for chunk in request.stream():
@@ -103,7 +108,7 @@ async def read_multipart(
         raise
     except Exception as exc:
         raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from exc
-    return state.parts
+    return collector.parts
 
 
 def memory_sink(wanted: str) -> Callable[[str, str | None], IO[bytes] | None]:
