@@ -119,5 +119,5 @@ def _status_text(job: Job) -> str:
     """A job's status, with its epoch while it runs."""
     total = job.spec.get("hyperparameters", {}).get("epochs")
     if job.status == JobStatus.RUNNING and total:
-        return f"running {job.epoch}/{total}"
+        return f"{JobStatus.RUNNING} {job.epoch}/{total}"
     return job.status
