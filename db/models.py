@@ -147,7 +147,10 @@ class Dataset(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ds"))
     owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    path: Mapped[str] = mapped_column(Text)
+    # Where the archive is: a stored object (any machine fetches it), or, for uploads made
+    # before objects existed, a path on the API machine's disk.
+    object_key: Mapped[str | None] = mapped_column(ForeignKey("objects.key"), index=True)
+    path: Mapped[str | None] = mapped_column(Text)
     classes: Mapped[list[Any]] = mapped_column(JSON)
     num_images: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -172,6 +175,30 @@ class Model(Base):
     artifact_location: Mapped[str] = mapped_column(Text)
     artifact_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StoredObject(Base):
+    """A content-addressed file (an uploaded archive), kept once however often it is uploaded."""
+
+    __tablename__ = "objects"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)  # sha256/<hex digest>
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    chunks: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ObjectChunk(Base):
+    """One piece of a stored object, so no archive is ever held whole in memory."""
+
+    __tablename__ = "object_chunks"
+
+    key: Mapped[str] = mapped_column(
+        ForeignKey("objects.key", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Blob(Base):

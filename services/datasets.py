@@ -13,7 +13,8 @@ from db.models import Dataset, new_id
 from db.repository import OwnedRepository
 from reprogramming.data.archives import ArchiveError, extract_image_folder
 from reprogramming.hashing import file_sha256
-from services.errors import Invalid, NotFound
+from services.errors import Invalid, NotFound, ServiceError
+from storage import objects
 
 
 def new_upload(settings: Settings) -> tuple[str, Path]:
@@ -40,31 +41,45 @@ def check_archive(archive: Path) -> tuple[list[str], int]:
 
 
 def register(
-    session: Session, *, owner_id: str, dataset_id: str, archive: Path, filename: str | None,
-    size: int,
+    session: Session, *, settings: Settings, owner_id: str, dataset_id: str, archive: Path,
+    filename: str | None, size: int,
 ) -> Dataset:  # fmt: skip
-    """Check an uploaded archive and record it as the owner's dataset (the folder goes if not)."""
+    """Check an uploaded archive, store it for every machine, and record the owner's dataset.
+
+    The upload's folder is removed either way; this machine keeps the archive in its cache.
+    """
     try:
         classes, count = check_archive(archive)
         digest = file_sha256(archive)
-    except BaseException:
+        key = objects.put_file(session, source=archive, sha256=digest)
+        objects.cache_file(archive, sha256=digest, cache_dir=_cache(settings))
+    finally:
         shutil.rmtree(archive.parent, ignore_errors=True)
-        raise
     dataset = Dataset(
         id=dataset_id, owner_id=owner_id, name=_printable(filename or "") or "upload",
-        path=str(archive), classes=classes, num_images=count, size_bytes=size, sha256=digest,
+        object_key=key, classes=classes, num_images=count, size_bytes=size, sha256=digest,
     )  # fmt: skip
     session.add(dataset)
     session.flush()
     return dataset
 
 
-def archive_path(session: Session, *, owner_id: str, dataset_id: str) -> Path:
-    """The stored archive of one of the owner's uploaded datasets."""
+def archive_path(session: Session, *, settings: Settings, owner_id: str, dataset_id: str) -> Path:
+    """This machine's copy of one of the owner's uploaded archives (fetched on first use)."""
     dataset = OwnedRepository(session, Dataset, owner_id=owner_id).get(dataset_id)
     if dataset is None:
         raise NotFound("dataset", dataset_id)
-    return Path(dataset.path)
+    if dataset.object_key is None:  # uploaded before objects: on the API machine's disk
+        return Path(dataset.path or "")
+    try:
+        return objects.local_copy(session, key=dataset.object_key, cache_dir=_cache(settings))
+    except objects.ObjectDamaged as exc:
+        raise ServiceError("dataset_damaged", f"dataset '{dataset_id}': {exc}") from None
+
+
+def _cache(settings: Settings) -> Path:
+    """Where this machine keeps its copies of stored objects."""
+    return settings.data_dir / "objects"
 
 
 def _printable(name: str) -> str:

@@ -149,7 +149,7 @@ class Attempt:
             ),
             resolve_upload=lambda dataset_id: transaction(
                 settings, lambda s: datasets.archive_path(
-                    s, owner_id=claim.owner_id, dataset_id=dataset_id),
+                    s, settings=settings, owner_id=claim.owner_id, dataset_id=dataset_id),
                 job_id=self.job_id,
             ),
         )  # fmt: skip

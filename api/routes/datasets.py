@@ -1,4 +1,4 @@
-"""Dataset uploads: an image-folder archive, streamed to disk under a cap, then registered."""
+"""Dataset uploads: an image-folder archive, streamed to disk under a cap, checked and stored."""
 
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ async def upload_dataset(
 
     def register() -> Dataset:  # reads and hashes the whole archive: off the event loop
         return datasets.register(
-            session, owner_id=owner.id, dataset_id=dataset_id, archive=archive,
-            filename=upload.filename, size=upload.size,
+            session, settings=settings, owner_id=owner.id, dataset_id=dataset_id,
+            archive=archive, filename=upload.filename, size=upload.size,
         )  # fmt: skip
 
     dataset = await anyio.to_thread.run_sync(register)
