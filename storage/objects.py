@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import objects
@@ -34,12 +35,24 @@ def put_file(session: Session, *, source: Path, sha256: str) -> str:
     key = object_key(sha256)
     if objects.get_object(session, key=key) is not None:
         return key
+    if session.get_bind().dialect.name == "sqlite":  # one writer at a time: no race to lose
+        _write(session, key=key, source=source, sha256=sha256)
+        return key
+    try:
+        with session.begin_nested():
+            _write(session, key=key, source=source, sha256=sha256)
+    except IntegrityError:  # a concurrent upload of the same bytes stored them first
+        if objects.get_object(session, key=key) is None:
+            raise
+    return key
+
+
+def _write(session: Session, *, key: str, source: Path, sha256: str) -> None:
     size = source.stat().st_size
     objects.add_object(session, key=key, size=size, sha256=sha256, chunks=-(-size // CHUNK_BYTES))
     with source.open("rb") as handle:
         for seq, data in enumerate(iter(lambda: handle.read(CHUNK_BYTES), b"")):
             objects.add_chunk(session, key=key, seq=seq, data=data)
-    return key
 
 
 def local_copy(session: Session, *, key: str, cache_dir: Path) -> Path:

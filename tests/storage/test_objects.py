@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,27 @@ def test_an_object_round_trips_in_chunks_and_is_stored_once(
         pytest.raises(objects.ObjectDamaged, match="missing"),
     ):
         objects.local_copy(session, key="sha256/" + "0" * 64, cache_dir=tmp_path / "cache")
+
+
+def test_concurrent_uploads_of_the_same_bytes_store_one_object(
+    database_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "archive"
+    source.write_bytes(os.urandom(1000))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    keys: list[str] = []
+
+    def second_upload() -> None:
+        with session_scope(database_url) as session:
+            keys.append(objects.put_file(session, source=source, sha256=digest))
+
+    with session_scope(database_url) as first:
+        keys.append(objects.put_file(first, source=source, sha256=digest))
+        racer = threading.Thread(target=second_upload)
+        racer.start()  # its insert waits on the first's uncommitted row
+        racer.join(timeout=1)
+        assert racer.is_alive()
+    racer.join(timeout=30)  # the first committed: the second finds the object and keeps it
+    assert keys == [f"sha256/{digest}"] * 2
+    with session_scope(database_url) as session:
+        assert session.scalar(select(func.count()).where(ObjectChunk.key == keys[0])) == 1
