@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, limits, metrics
-from api.routes import catalog, dashboard, datasets, health, jobs, models
+from api.routes import catalog, dashboard, datasets, health, jobs, models, usage
 from config.logs import configure_logging
 from config.settings import Settings, get_settings
 from db import jobs as job_queries
+from db import resources
 from db.session import session_scope
 from reprogramming import __version__
 from reprogramming.serving import ModelServer
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models):
+    for module in (health, catalog, datasets, jobs, models, usage):
         app.include_router(module.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -88,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with session_scope(url) as session:
                 return job_queries.count_by_status(session)
 
+        def storage() -> list[tuple[str, str, int, int]]:
+            with session_scope(url) as session:
+                return resources.storage_by_owner(session)
+
         metrics.REGISTRY.register(metrics.JobsByStatus(count))
+        metrics.REGISTRY.register(metrics.StorageByOwner(storage))
         metrics.REGISTRY.register(metrics.SERVED_MODELS)
         _jobs_collector_registered = True
     metrics.SERVED_MODELS.server = app.state.models  # the process's newest app is the one served

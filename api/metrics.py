@@ -114,6 +114,30 @@ class ServedModelsCollector:
 SERVED_MODELS = ServedModelsCollector()
 
 
+class StorageByOwner:
+    """Each owner's stored uploads and models, read from the database at scrape time."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, str, int, int]]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        size = GaugeMetricFamily("reprogram_storage_bytes", "Stored bytes by owner and kind.",
+                                 labels=["owner", "kind"])  # fmt: skip
+        count = GaugeMetricFamily("reprogram_storage_objects", "Stored items by owner and kind.",
+                                  labels=["owner", "kind"])  # fmt: skip
+        try:
+            rows = self.read()
+        except Exception as exc:  # an unreachable database must not break the whole scrape
+            log_event(log, "storage gauges left out of the scrape", level=logging.WARNING,
+                      error=describe(exc))  # fmt: skip
+            rows = []
+        for owner, kind, n, total in rows:
+            size.add_metric([owner, kind], total)
+            count.add_metric([owner, kind], n)
+        yield size
+        yield count
+
+
 class JobsByStatus:
     """Counts jobs by status from the database at scrape time."""
 

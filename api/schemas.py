@@ -240,3 +240,23 @@ class Error(BaseModel):
     )  # fmt: skip
 
     error: ErrorBody
+
+
+class Stored(BaseModel):
+    """How many items of one kind, and their bytes."""
+
+    model_config = _examples({"count": 3, "bytes": 1048576})
+
+    count: int
+    bytes: int
+
+
+class Usage(BaseModel):
+    """What the caller stores."""
+
+    model_config = _examples(
+        {"datasets": {"count": 2, "bytes": 4194304}, "models": {"count": 5, "bytes": 260000}}
+    )
+
+    datasets: Stored
+    models: Stored

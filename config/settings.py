@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Memory for loaded models (their own tensors, plus each shared backbone "
         "once); the least recently used are evicted past it.",
     )
+    model_recheck_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="A model deleted through another API process stops answering /predict here "
+        "within this many seconds (each resident model's row is re-read at most this often).",
+    )
     predict_precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description="auto: bf16 on a GPU, or on a CPU with native bf16; fp32: answers exactly "

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, func, or_, select, update
+from sqlalchemy import CursorResult, Executable, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Event, Job, is_id, utcnow
@@ -331,6 +331,12 @@ def request_cancel(session: Session, *, job: Job) -> Job:
             add_event(session, job_id=job.id, type="status", message=CANCELLING)
     session.refresh(job)
     return job
+
+
+def delete_job(session: Session, *, job_id: str) -> None:
+    """Remove a job and its events."""
+    session.execute(delete(Event).where(Event.job_id == job_id))
+    session.execute(delete(Job).where(Job.id == job_id))
 
 
 def count_by_status(session: Session) -> dict[str, int]:

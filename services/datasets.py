@@ -1,4 +1,4 @@
-"""Uploaded datasets: an archive checked by the engine's rules, registered for its owner."""
+"""Uploaded datasets: an archive checked by the engine's rules, stored once, fetched anywhere."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from db import objects as db_objects
+from db import resources
 from db.models import Dataset, new_id
 from db.repository import OwnedRepository
 from reprogramming.data.archives import ArchiveError, extract_image_folder
 from reprogramming.hashing import file_sha256
-from services.errors import Invalid, NotFound, ServiceError
+from services.errors import Conflict, Invalid, NotFound, ServiceError
 from storage import objects
 
 
@@ -64,11 +66,17 @@ def register(
     return dataset
 
 
-def archive_path(session: Session, *, settings: Settings, owner_id: str, dataset_id: str) -> Path:
-    """This machine's copy of one of the owner's uploaded archives (fetched on first use)."""
+def get(session: Session, *, owner_id: str, dataset_id: str) -> Dataset:
+    """One of the owner's uploads."""
     dataset = OwnedRepository(session, Dataset, owner_id=owner_id).get(dataset_id)
     if dataset is None:
         raise NotFound("dataset", dataset_id)
+    return dataset
+
+
+def archive_path(session: Session, *, settings: Settings, owner_id: str, dataset_id: str) -> Path:
+    """This machine's copy of one of the owner's uploaded archives (fetched on first use)."""
+    dataset = get(session, owner_id=owner_id, dataset_id=dataset_id)
     if dataset.object_key is None:  # uploaded before objects: on the API machine's disk
         return Path(dataset.path or "")
     try:
@@ -85,3 +93,21 @@ def _cache(settings: Settings) -> Path:
 def _printable(name: str) -> str:
     """A file name fit to store and show: no control characters, at most 200 characters."""
     return "".join(ch for ch in name if ch.isprintable())[:200]
+
+
+def delete(session: Session, *, settings: Settings, owner_id: str, dataset_id: str) -> None:
+    """Delete one of the owner's uploads, and its bytes once no upload refers to them."""
+    dataset = get(session, owner_id=owner_id, dataset_id=dataset_id)
+    jobs_using = resources.active_jobs_using(session, dataset_id=dataset_id)
+    if jobs_using:
+        job = jobs_using[0]
+        raise Conflict("dataset_in_use", f"dataset '{dataset_id}' is used by job '{job.id}' "
+                       f"({job.status}); cancel it or wait for it to end")  # fmt: skip
+    key = dataset.object_key
+    session.delete(dataset)
+    session.flush()
+    if key is not None and not db_objects.object_in_use(session, key=key):
+        db_objects.delete_object(session, key=key)
+        objects.forget_local_copy(key=key, cache_dir=_cache(settings))
+    elif key is None and dataset.path:  # an upload from before objects: a file on this disk
+        shutil.rmtree(Path(dataset.path).parent, ignore_errors=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from db import jobs
+from db import jobs, resources
 from db.models import Dataset, Event, Job, Model
 from db.repository import OwnedRepository
 from reprogram.statuses import FINISHED, JobStatus
@@ -16,6 +16,7 @@ from reprogramming.spec import JobSpec
 from services.enqueue import enqueue_job
 from services.errors import Conflict, Invalid, NotFound
 from services.recovery import redispatch_delay
+from storage.artifacts import get_store
 
 
 def check_references(session: Session, *, spec: JobSpec, owner_id: str) -> None:
@@ -115,3 +116,16 @@ def hand_back(
     if handed:
         enqueue_job(session, settings=settings, job_id=job_id, queue=queue)
     return handed
+
+
+def delete(session: Session, *, settings: Settings, owner_id: str, job_id: str) -> None:
+    """Delete a finished job with its events and checkpoint (its model must go first)."""
+    job = get(session, owner_id=owner_id, job_id=job_id)
+    if job.status not in FINISHED:
+        raise Conflict("job_active", f"job '{job_id}' is {job.status}; cancel it first")
+    model = resources.model_for_job(session, job_id=job_id)
+    if model is not None:
+        raise Conflict("job_has_model", f"job '{job_id}' produced model '{model.id}'; "
+                       "delete the model first")  # fmt: skip
+    get_store(settings).delete_checkpoint(session, job_id=job_id)
+    jobs.delete_job(session, job_id=job_id)

@@ -1,4 +1,4 @@
-"""Models: registering what a job produced, and finding a model's artifact on this machine."""
+"""Models: registering what a job produced, finding its artifact on this machine, deleting."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from db.models import Model, new_id
 from db.repository import OwnedRepository
 from reprogram.statuses import JobStatus
 from reprogramming.spec import JobSpec
-from services.errors import NotFound
-from storage.artifacts import ArtifactStore, model_directory
+from services.errors import Conflict, NotFound
+from storage.artifacts import ArtifactStore, forget_local_copy, get_store, model_directory
 
 
 def get(session: Session, *, owner_id: str, model_id: str) -> Model:
@@ -65,3 +65,23 @@ def local_directory(session: Session, *, settings: Settings, owner_id: str, mode
     """The local directory of one of the owner's models (fetched into this machine's cache)."""
     model = get(session, owner_id=owner_id, model_id=model_id)
     return model_directory(session, model=model, settings=settings)
+
+
+def delete(session: Session, *, settings: Settings, owner_id: str, model_id: str) -> None:
+    """Delete one of the owner's models and its stored bytes, unless something still needs it."""
+    model = get(session, owner_id=owner_id, model_id=model_id)
+    children = resources.models_built_on(session, model_id=model_id)
+    if children:
+        raise Conflict("model_in_use", f"model '{model_id}' is the backbone of model "
+                       f"'{children[0]}'; delete that first")  # fmt: skip
+    jobs_using = resources.active_jobs_using(session, model_id=model_id)
+    if jobs_using:
+        job = jobs_using[0]
+        raise Conflict("model_in_use", f"model '{model_id}' is the backbone of job '{job.id}' "
+                       f"({job.status}); cancel it or wait for it to end")  # fmt: skip
+    get_store(settings, model.artifact_store).delete_artifact(
+        session, location=model.artifact_location
+    )
+    session.delete(model)
+    session.flush()
+    forget_local_copy(settings, model_id=model_id)

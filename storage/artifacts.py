@@ -36,6 +36,10 @@ class ArtifactStore(Protocol):
 
     def delete_checkpoint(self, session: Session, *, job_id: str) -> None: ...
 
+    def delete_artifact(self, session: Session, *, location: str) -> None:
+        """Remove a stored artifact's files."""
+        ...
+
 
 ARTIFACT_FILES = ("manifest.json", "model.safetensors")
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -72,6 +76,9 @@ class DatabaseStore:
 
     def delete_checkpoint(self, session: Session, *, job_id: str) -> None:
         resources.delete_blobs(session, prefix=f"checkpoints/{job_id}/")
+
+    def delete_artifact(self, session: Session, *, location: str) -> None:
+        resources.delete_blobs(session, prefix=f"{location}/")
 
 
 class DirectoryStore:
@@ -111,6 +118,9 @@ class DirectoryStore:
 
     def delete_checkpoint(self, session: Session, *, job_id: str) -> None:
         shutil.rmtree(self.root / "checkpoints" / job_id, ignore_errors=True)
+
+    def delete_artifact(self, session: Session, *, location: str) -> None:
+        shutil.rmtree(location, ignore_errors=True)
 
 
 def get_store(settings: Settings, kind: str | None = None) -> ArtifactStore:
@@ -152,3 +162,8 @@ def model_directory(session: Session, *, model: Model, settings: Settings) -> Pa
         session, model_id=model.id, store_name=model.artifact_store,
         location=model.artifact_location, settings=settings,
     )  # fmt: skip
+
+
+def forget_local_copy(settings: Settings, *, model_id: str) -> None:
+    """Drop this machine's cached copy of a deleted model's artifact."""
+    shutil.rmtree(settings.data_dir / "artifact-cache" / model_id, ignore_errors=True)

@@ -89,3 +89,10 @@ def cache_file(source: Path, *, sha256: str, cache_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(source, target)
     return target
+
+
+def forget_local_copy(*, key: str, cache_dir: Path) -> None:
+    """Drop this machine's copy of a deleted object."""
+    (cache_dir / key.removeprefix("sha256/")[:2] / key.removeprefix("sha256/")).unlink(
+        missing_ok=True
+    )

@@ -8,9 +8,10 @@ from fastapi import APIRouter
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
-from api.errors import not_found, responses
+from api.errors import responses
 from db.models import Dataset
 from db.repository import OwnedRepository
+from services import datasets as dataset_service
 
 router = APIRouter(prefix="/v1", tags=["catalog"], responses=responses(401, 503))
 
@@ -67,7 +68,6 @@ def datasets(owner: OwnerDep, session: SessionDep, settings: SettingsDep) -> sch
 @router.get("/datasets/{dataset_id}", response_model=schemas.Dataset, responses=responses(404))
 def get_dataset(dataset_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Dataset:
     """One uploaded dataset."""
-    dataset = OwnedRepository(session, Dataset, owner_id=owner.id).get(dataset_id)
-    if dataset is None:
-        raise not_found("dataset", dataset_id)
-    return schemas.Dataset.model_validate(dataset)
+    return schemas.Dataset.model_validate(
+        dataset_service.get(session, owner_id=owner.id, dataset_id=dataset_id)
+    )

@@ -6,7 +6,7 @@ import shutil
 from typing import IO
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
@@ -16,6 +16,15 @@ from db.models import Dataset
 from services import datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+@router.delete("/{dataset_id}", status_code=204, responses=responses(401, 404, 409, 503))
+def delete_dataset(
+    dataset_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Delete an upload and its stored bytes; 409 while a queued or running job uses it."""
+    datasets.delete(session, settings=settings, owner_id=owner.id, dataset_id=dataset_id)
+    return Response(status_code=204)
 
 
 @router.post(

@@ -81,6 +81,15 @@ def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job
     return schemas.Job.model_validate(jobs.cancel(session, owner_id=owner.id, job_id=job_id))
 
 
+@router.delete("/{job_id}", status_code=204, responses=responses(404, 409))
+def delete_job(
+    job_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Delete a finished job with its events and checkpoint; 409 while it runs or has a model."""
+    jobs.delete(session, settings=settings, owner_id=owner.id, job_id=job_id)
+    return Response(status_code=204)
+
+
 @router.get("/{job_id}/events", response_model=schemas.EventList, responses=responses(404))
 def list_events(
     job_id: str,

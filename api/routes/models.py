@@ -8,6 +8,7 @@ import contextlib
 import io
 import logging
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from db.repository import OwnedRepository
 from db.session import database_unavailable, session_scope
 from reprogramming.export import SUFFIX, ExportFormat, export_model
 from reprogramming.serving import InvalidImageError, ModelServer, ServedModel
+from services import models
 from services.errors import ServiceError
 from storage.artifacts import ARTIFACT_FILES, get_store, model_directory
 
@@ -62,6 +64,20 @@ def list_models(
 def get_model(model_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Model:
     """One model: labels, metrics (with test_accuracy), backbone."""
     return schemas.Model.model_validate(_owned(session, model_id, owner.id))
+
+
+@router.delete("/{model_id}", status_code=204, responses=responses(404, 409))
+def delete_model(
+    model_id: str, request: Request, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Delete a model and its artifact; 409 while another model or a running job builds on it.
+
+    This process stops serving it at once; other API processes within model_recheck_s.
+    """
+    models.delete(session, settings=settings, owner_id=owner.id, model_id=model_id)
+    session.commit()  # gone for everyone before it leaves this process's memory
+    request.app.state.models.evict(model_id)
+    return Response(status_code=204)
 
 
 @router.get(
@@ -200,6 +216,8 @@ async def predict(
         raise ApiError(413, "too_many_images", f"send at most {settings.max_predict_images} images")
     server: ModelServer = request.app.state.models
     served = server.get(model_id)
+    if served is not None and served.tag == owner.id and _due_for_recheck(model_id, settings):
+        await anyio.to_thread.run_sync(_still_there, server, model_id, owner.id, settings)
     if served is None or served.tag != owner.id:  # cold, or cached for someone else: ask the DB
         served = await anyio.to_thread.run_sync(_load, server, model_id, owner.id, settings)
     try:
@@ -258,11 +276,31 @@ def _directories(settings: Settings, owner_id: str) -> Callable[[str], Path]:
     return directory_of
 
 
+# When this process last saw each resident model's row: a model deleted through another
+# process stops answering here within model_recheck_s.
+_checked: dict[str, float] = {}
+
+
+def _due_for_recheck(model_id: str, settings: Settings) -> bool:
+    return time.monotonic() - _checked.get(model_id, 0.0) > settings.model_recheck_s
+
+
+def _still_there(server: ModelServer, model_id: str, owner_id: str, settings: Settings) -> None:
+    """404 (and out of memory) if the model was deleted since this process last looked."""
+    with session_scope(settings.sqlalchemy_url) as session:
+        if OwnedRepository(session, Model, owner_id=owner_id).get(model_id) is None:
+            server.evict(model_id)
+            _checked.pop(model_id, None)
+            raise not_found("model", model_id)
+    _checked[model_id] = time.monotonic()
+
+
 def _load(server: ModelServer, model_id: str, owner_id: str, settings: Settings) -> ServedModel:
     """The owner's model, loaded into the server (404 when it is not theirs or not there)."""
     directory_of = _directories(settings, owner_id)
     with session_scope(settings.sqlalchemy_url) as session:
         _owned(session, model_id, owner_id)
+    _checked[model_id] = time.monotonic()
     # A missing or corrupt artifact: say so, and keep serving the other models.
     with _named_failure("model_load_failed", f"model {model_id} could not be loaded",
                         model_id=model_id):  # fmt: skip

@@ -133,6 +133,11 @@ class ModelServer:
             locate = lambda: directory  # noqa: E731
         return self.cache.load(model_id, locate, tag=tag, resolve_model=resolve_model)
 
+    def evict(self, model_id: str) -> bool:
+        """Stop serving a model now (it was deleted); whether it was in memory."""
+        self._directories.pop(model_id, None)
+        return self.cache.evict(model_id)
+
     def stats(self) -> CacheStats:
         """What the model cache holds."""
         return self.cache.stats()
