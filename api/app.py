@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, limits, metrics
-from api.routes import catalog, dashboard, datasets, health, jobs, models, usage
+from api.routes import catalog, dashboard, datasets, health, jobs, models, usage, workers
 from config.logs import configure_logging
 from config.settings import Settings, get_settings
 from db import jobs as job_queries
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models, usage):
+    for module in (health, catalog, datasets, jobs, models, usage, workers):
         app.include_router(module.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -70,6 +70,11 @@ class Job(BaseModel):
     error: str | None = None
     metrics: dict[str, Any] | None = None
     model_id: str | None = None
+    waiting_reason: str | None = Field(
+        default=None,
+        description="While queued: why no worker can take the job yet (none live on its queue, "
+        "or none with the memory it asks for).",
+    )
 
 
 class Event(BaseModel):
@@ -260,3 +265,35 @@ class Usage(BaseModel):
 
     datasets: Stored
     models: Stored
+
+
+class Worker(BaseModel):
+    """A live worker process: what it runs on, what it takes, and how busy it has been."""
+
+    model_config = _examples(
+        {"id": "gpu0@node1/4242", "kind": "cuda", "device": "NVIDIA H100", "memory_gb": 79.6,
+         "queues": ["reprogram", "reprogram-cuda"], "started_at": _NOW, "last_seen": _NOW,
+         "busy": True, "job_id": None, "jobs_done": 12, "jobs_per_hour": 9.5,
+         "busy_fraction": 0.82}
+    )  # fmt: skip
+
+    id: str
+    kind: str
+    device: str
+    memory_gb: float
+    queues: list[str]
+    started_at: datetime
+    last_seen: datetime
+    busy: bool
+    job_id: str | None = Field(default=None, description="Its current job, if it is yours.")
+    jobs_done: int
+    jobs_per_hour: float
+    busy_fraction: float
+
+
+class WorkerList(BaseModel):
+    """The workers seen within the heartbeat timeout."""
+
+    model_config = _examples({"data": []})
+
+    data: list[Worker]

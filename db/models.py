@@ -201,6 +201,23 @@ class ObjectChunk(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class Worker(Base):
+    """A worker process, as it last reported itself (its heartbeat keeps last_seen fresh)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # node name/pid
+    kind: Mapped[str] = mapped_column(String(10))  # cpu or cuda
+    device: Mapped[str] = mapped_column(String(200))
+    memory_gb: Mapped[float] = mapped_column(Float)
+    queues: Mapped[list[Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    busy_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class Blob(Base):
     """Files kept in the database: model artifacts and job checkpoints."""
 

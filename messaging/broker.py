@@ -26,6 +26,11 @@ _clients: dict[tuple[str, str, str], Celery] = {}
 _lock = threading.Lock()
 
 
+def queue_for(settings: Settings, *, accelerator: str) -> str:
+    """The queue of jobs for an accelerator kind: the default queue for 'any'."""
+    return settings.queue if accelerator == "any" else f"{settings.queue}-{accelerator}"
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     """Celery settings shared by the API (which only sends) and the worker (which runs jobs)."""
     config: dict[str, object] = {

@@ -31,6 +31,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker = sub.add_parser("worker", help="run a job worker (one per GPU)")
     worker.add_argument("--hostname", help="Celery node name, e.g. gpu0@%%h")
     worker.add_argument("--loglevel", help="default: $REPROGRAM_LOG_LEVEL or INFO")
+    worker.add_argument(
+        "--queues",
+        help="the kinds of job to take, comma-separated: any, cpu, cuda (default: any and "
+        "this machine's own kind; a kind its device lacks is refused)",
+    )
     worker.set_defaults(handler=worker_command)
 
     db = sub.add_parser("db", help="database schema")
@@ -119,7 +124,8 @@ def api_command(args: argparse.Namespace) -> int:
 def worker_command(args: argparse.Namespace) -> int:
     from worker.app import run_worker
 
-    run_worker(hostname=args.hostname, loglevel=args.loglevel)
+    kinds = [k.strip() for k in (args.queues or "").split(",") if k.strip()]
+    run_worker(hostname=args.hostname, loglevel=args.loglevel, kinds=kinds)
     return 0
 
 

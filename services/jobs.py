@@ -8,18 +8,20 @@ from config.settings import Settings
 from db import jobs, resources
 from db.models import Dataset, Event, Job, Model
 from db.repository import OwnedRepository
+from messaging.broker import queue_for
 from reprogram.statuses import FINISHED, JobStatus
+from reprogramming import spec as engine_spec
 from reprogramming.backbones import check_backbone_name
 from reprogramming.data import DATASETS
 from reprogramming.errors import UnknownNameError
-from reprogramming.spec import JobSpec
 from services.enqueue import enqueue_job
 from services.errors import Conflict, Invalid, NotFound
 from services.recovery import redispatch_delay
+from services.specs import JobSpec
 from storage.artifacts import get_store
 
 
-def check_references(session: Session, *, spec: JobSpec, owner_id: str) -> None:
+def check_references(session: Session, *, spec: engine_spec.JobSpec, owner_id: str) -> None:
     """Unknown backbones or datasets, and other owners' models or uploads, are refused."""
     backbone, dataset = spec.backbone, spec.dataset
     if backbone.name is not None:
@@ -62,8 +64,11 @@ def create(
     """
     check_references(session, spec=spec, owner_id=owner_id)
     body = spec.model_dump(mode="json", exclude_none=True)
+    accelerator = (
+        spec.resources.accelerator if isinstance(spec, JobSpec) and spec.resources else "any"
+    )
     job, created = jobs.create_job(
-        session, owner_id=owner_id, spec=body, queue=settings.queue,
+        session, owner_id=owner_id, spec=body, queue=queue_for(settings, accelerator=accelerator),
         redispatch_after=redispatch_delay(settings, dispatches=1), idempotency_key=idempotency_key,
     )  # fmt: skip
     if not created and job.spec != body:

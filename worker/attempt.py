@@ -26,10 +26,10 @@ from messaging import notify
 from reprogram.statuses import JobStatus
 from reprogramming.errors import Cancelled, ReprogramError
 from reprogramming.job import JobResult, run_job
-from reprogramming.spec import JobSpec
 from services import datasets, models
 from services import jobs as job_service
 from services.errors import ServiceError
+from services.specs import JobSpec
 from storage.artifacts import CHECKPOINT_FILE, get_store
 from worker import lifecycle
 from worker.heartbeat import Heartbeat

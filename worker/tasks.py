@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from config.logs import log_event
 from config.settings import Settings, get_settings
-from db import jobs
+from db import jobs, workers
 from messaging import notify
 from messaging.broker import RUN_JOB, send_job
-from reprogramming.spec import parse_spec
+from services.specs import ResourcesSpec, parse_stored
 from worker import lifecycle
 from worker.app import app
 from worker.attempt import Claim, run_attempt, transaction
+from worker.device import this_device, unfit
 
 log = logging.getLogger("reprogram.worker")
 
@@ -33,7 +35,7 @@ def claim(settings: Settings, *, job_id: str, worker: str) -> Claim | None:
         )  # fmt: skip
         if job is None:
             return None
-        spec = parse_spec(dict(job.spec))
+        spec = parse_stored(dict(job.spec))
         return Claim(job_id, job.owner_id, spec, job.attempt, worker, job.queue)
 
     return transaction(settings, take, job_id=job_id)
@@ -48,13 +50,35 @@ def run_job_task(self: Any, job_id: str) -> str:
         log_event(log, "job left for another worker (this one is stopping)", job_id=job_id)
         send_job(settings, job_id=job_id)
         return "skipped"
+    why_not = refusal(settings, job_id=job_id)
+    if why_not is not None:  # left queued: a worker that fits takes it (recovery re-sends it)
+        log_event(log, "job refused: this worker cannot hold it", level=logging.WARNING,
+                  job_id=job_id, reason=why_not, worker=worker)  # fmt: skip
+        return "refused"
     claimed = claim(settings, job_id=job_id, worker=worker)
     if claimed is None:
         log_event(log, "job not claimed: finished, or alive on another worker", job_id=job_id)
         return "skipped"
     log_event(log, "job claimed", job_id=job_id, attempt=claimed.attempt, worker=worker)
     notify.publish(settings, job_id=job_id)
-    with lifecycle.running(job_id, worker=worker, queue=claimed.queue):
-        outcome = run_attempt(claimed, settings=settings)
+    started = time.monotonic()
+    transaction(settings, lambda s: workers.start_job(s, id=worker, job_id=job_id), job_id=job_id)
+    try:
+        with lifecycle.running(job_id, worker=worker, queue=claimed.queue):
+            outcome = run_attempt(claimed, settings=settings)
+    finally:
+        seconds = time.monotonic() - started
+        transaction(settings, lambda s: workers.end_job(s, id=worker, seconds=seconds),
+                    job_id=job_id)  # fmt: skip
     log_event(log, "job attempt ended", job_id=job_id, attempt=claimed.attempt, outcome=outcome)
     return outcome
+
+
+def refusal(settings: Settings, *, job_id: str) -> str | None:
+    """Why this worker's device cannot hold the job, or None if it can (or the job is gone)."""
+
+    def resources(session: Session) -> ResourcesSpec | None:
+        job = jobs.get_job(session, job_id=job_id)
+        return None if job is None else parse_stored(dict(job.spec)).resources
+
+    return unfit(transaction(settings, resources, job_id=job_id), this_device())

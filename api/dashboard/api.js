@@ -45,7 +45,7 @@ async function errorOf(response) {
   return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`);
 }
 
-/** Send a request to the API and return its JSON body; throws ApiError for any failure. */
+/** Send a request to the API; its JSON body, or null for a 204. Throws ApiError for any failure. */
 export async function request(path, { method = "GET", json, body, headers, key, signal } = {}) {
   const init = { method, headers: authHeaders(key, headers), signal };
   if (json !== undefined) {
@@ -62,6 +62,7 @@ export async function request(path, { method = "GET", json, body, headers, key, 
     throw new ApiError(0, "network_error", "Could not reach the server. Is it running?");
   }
   if (!response.ok) throw await errorOf(response);
+  if (response.status === 204) return null; // a DELETE: no body
   return response.json();
 }
 

@@ -1,4 +1,4 @@
-// The jobs list (filterable by status) and a job's page (live curves, events, cancel).
+// The jobs list (filterable by status) and a job's page (live curves, events, cancel, delete).
 
 import { followEvents, request } from "./api.js";
 import { lineChart } from "./chart.js";
@@ -197,7 +197,7 @@ function eventRow(event) {
   );
 }
 
-/** One job: spec, progress, live loss and accuracy curves, the events log, cancel. */
+/** One job: spec, progress, live loss and accuracy curves, the events log, cancel, delete. */
 export function jobPage(root, ctx, jobId) {
   const controller = new AbortController();
   let job = null;
@@ -261,12 +261,35 @@ export function jobPage(root, ctx, jobId) {
     return button;
   }
 
+  function deleteButton() {
+    if (!job || ACTIVE.includes(job.status)) return null;
+    const button = h("button", { class: "button button-danger", id: "delete-job" }, "Delete job");
+    button.addEventListener("click", async () => {
+      if (!window.confirm(`Delete job ${job.name || job.id} and its events? It cannot be undone.`))
+        return;
+      button.disabled = true;
+      button.textContent = "Deleting…";
+      try {
+        await request(`/v1/jobs/${jobId}`, { method: "DELETE" });
+        location.hash = "#/jobs";
+      } catch (error) {
+        if (ctx.fail(error)) return;
+        // 409 job_has_model: the server's message names the model to delete first.
+        message.replaceChildren(errorBox(error, "Could not delete the job"));
+        button.disabled = false;
+        button.textContent = "Delete job";
+      }
+    });
+    return button;
+  }
+
   function update(next) {
     job = next;
     const s = job.spec || {};
     const epochs = (s.hyperparameters && s.hyperparameters.epochs) || 10;
     const actions = [
       cancelButton(),
+      deleteButton(),
       job.model_id
         ? h(
             "a",

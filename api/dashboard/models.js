@@ -1,4 +1,4 @@
-// The models list and a model's page: labels, metrics, artifact, and a try-it prediction.
+// The models list and a model's page: labels, metrics, artifact, a try-it prediction, delete.
 
 import { download, request } from "./api.js";
 import { ago, backboneName, errorBox, h, number, pageHeader, percent, stat, when } from "./ui.js";
@@ -279,6 +279,24 @@ export function modelPage(root, ctx, modelId) {
           message.replaceChildren(errorBox(error, "Could not download the artifact"));
       }
     });
+    const remove = h(
+      "button",
+      { class: "button button-danger", id: "delete-model" },
+      "Delete model",
+    );
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Delete model ${model.name || model.id}? It cannot be undone.`)) return;
+      remove.disabled = true;
+      try {
+        await request(`/v1/models/${model.id}`, { method: "DELETE" });
+        location.hash = "#/models";
+      } catch (error) {
+        if (ctx.fail(error)) return;
+        // 409 model_in_use: the server's message names the model or job that uses it.
+        message.replaceChildren(errorBox(error, "Could not delete the model"));
+        remove.disabled = false;
+      }
+    });
     const m = model.metrics || {};
     root.replaceChildren(
       pageHeader({
@@ -291,7 +309,7 @@ export function modelPage(root, ctx, modelId) {
           h("span", { class: "muted" }, ` · created ${when(model.created_at)} by job `),
           h("a", { href: `#/jobs/${model.job_id}` }, model.job_id),
         ),
-        actions: [artifact],
+        actions: [artifact, remove],
       }),
       message,
       h(

@@ -8,18 +8,20 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
 from api.errors import responses
-from api.job_spec import JobSpec
+from config.settings import Settings
 from db import jobs as job_queries
-from db.models import Event
+from db.models import Event, Job
 from db.session import session_scope
 from reprogram.statuses import JobStatus
 from services import events as live
-from services import jobs
+from services import jobs, workers
+from services.specs import JobSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 # Event ids are 64-bit database keys; anything larger can't name one.
@@ -47,13 +49,14 @@ def create_job(
     )
     if not created:
         response.status_code = 200
-    return schemas.Job.model_validate(job)
+    return _shown(session, settings, [job])[0]
 
 
 @router.get("", response_model=schemas.Page[schemas.Job])
 def list_jobs(
     owner: OwnerDep,
     session: SessionDep,
+    settings: SettingsDep,
     status: Annotated[list[JobStatus] | None, Query(description="repeat to match several")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     cursor: str | None = None,
@@ -62,13 +65,25 @@ def list_jobs(
     rows, next_cursor = job_queries.list_jobs(
         session, owner_id=owner.id, status=status, limit=limit, cursor=cursor
     )
-    return schemas.page_of(schemas.Job, rows, next_cursor)
+    return schemas.Page[schemas.Job](
+        data=_shown(session, settings, rows), has_more=next_cursor is not None,
+        next_cursor=next_cursor,
+    )  # fmt: skip
 
 
 @router.get("/{job_id}", response_model=schemas.Job, responses=responses(404))
-def get_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job:
+def get_job(
+    job_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> schemas.Job:
     """One job."""
-    return schemas.Job.model_validate(jobs.get(session, owner_id=owner.id, job_id=job_id))
+    return _shown(session, settings, [jobs.get(session, owner_id=owner.id, job_id=job_id)])[0]
+
+
+def _shown(session: Session, settings: Settings, rows: list[Job]) -> list[schemas.Job]:
+    """Jobs as the API shows them: a queued job says why it is still waiting, if it is stuck."""
+    reasons = workers.waiting_reasons(session, settings=settings, jobs=rows)
+    shown = [schemas.Job.model_validate(job) for job in rows]
+    return [job.model_copy(update={"waiting_reason": reasons.get(job.id)}) for job in shown]
 
 
 @router.post(

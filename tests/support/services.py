@@ -195,9 +195,9 @@ class Service:
         self.api = self._spawn("api", "--port", str(port), *args, log_name="api")
         wait_http(self.api_url + "/healthz", process=self.api, log=self.logs[-1])
 
-    def start_worker(self) -> None:
+    def start_worker(self, *args: str) -> None:
         self.worker = self._spawn(
-            "worker", "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h", log_name="worker"
+            "worker", "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h", *args, log_name="worker"
         )
         deadline = time.monotonic() + 120
         log = self.logs[-1]

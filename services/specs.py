@@ -1,4 +1,5 @@
-"""The job spec as the service takes it: the engine's spec without what only a local run can use.
+"""The job spec as the service takes it: the engine's spec, less what only a local run can use,
+plus what only the service needs (the resources a job asks for, which pick its queue).
 
 A local run may name an artifact directory or a dataset path on its own disk; the service
 cannot read its clients' disks, so those fields are left out of the OpenAPI document. Sent
@@ -7,7 +8,9 @@ anyway, they get a 422 that says what to use instead (services.jobs.check_refere
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, model_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from reprogramming import spec
@@ -41,10 +44,35 @@ class DatasetSpec(spec.DatasetSpec):
         return self
 
 
+class ResourcesSpec(BaseModel):
+    """What a worker must have to run the job; the job waits for one that has it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"accelerator": "cuda", "min_memory_gb": 16}]},
+    )
+
+    accelerator: Literal["any", "cpu", "cuda"] = Field(
+        default="any",
+        description="any: the first free worker (the default); cpu or cuda: a worker of that "
+        "kind only (each kind has a queue of its own).",
+    )
+    min_memory_gb: float | None = Field(
+        default=None, gt=0, le=100_000,
+        description="The device memory the job needs (a GPU's own, or a CPU worker's RAM).",
+    )  # fmt: skip
+
+
 class JobSpec(spec.JobSpec):
-    """A whole reprogramming job: backbone, dataset, method and hyperparameters."""
+    """A whole reprogramming job: backbone, dataset, method, hyperparameters and resources."""
 
     model_config = ConfigDict(title="JobSpec")
 
     backbone: BackboneSpec
     dataset: DatasetSpec
+    resources: ResourcesSpec | None = None
+
+
+def parse_stored(data: dict[str, object]) -> JobSpec:
+    """A stored job's spec (it was validated when the job was created)."""
+    return JobSpec.model_validate(data)
