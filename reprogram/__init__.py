@@ -4,7 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from reprogram.async_client import AsyncClient, AsyncJob
 from reprogram.client import Client, Job
-from reprogram.objects import CatalogEntry, Dataset, Event, Model, Prediction
+from reprogram.objects import CatalogEntry, Dataset, Event, Model, Prediction, Stored, Usage
 from reprogram.statuses import JobStatus
 
 try:  # the one version is pyproject.toml's, as installed
@@ -22,4 +22,6 @@ __all__ = [
     "JobStatus",
     "Model",
     "Prediction",
+    "Stored",
+    "Usage",
 ]

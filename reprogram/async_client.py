@@ -23,9 +23,11 @@ from reprogram.objects import (
     JobFields,
     Model,
     Prediction,
+    Usage,
     finished,
     make,
     predictions,
+    usage,
 )
 
 
@@ -102,6 +104,10 @@ class AsyncJobs(_Resource):
         data = await self._run(p.cancel_job(job_id, self._client.retry))
         return make(AsyncJob, data, _client=self._client)
 
+    async def delete(self, job_id: str) -> None:
+        """Delete a finished job with its events; Conflict while it runs or its model exists."""
+        await self._run(p.delete(f"/v1/jobs/{job_id}", self._client.retry))
+
     async def events(self, job_id: str, *, after: int | None = None) -> builtins.list[Event]:
         """Every event so far (or after an id)."""
         events = await self._run(p.list_events(job_id, after, self._client.retry))
@@ -128,6 +134,10 @@ class AsyncModels(_Resource):
         """Every model (newest first)."""
         async for item in self._client._pages("/v1/models", {"limit": page_size}):
             yield make(Model, item)
+
+    async def delete(self, model_id: str) -> None:
+        """Delete a model and its artifact; Conflict while a model or a running job uses it."""
+        await self._run(p.delete(f"/v1/models/{model_id}", self._client.retry))
 
     async def predict(
         self, model_id: str, images: Any, *, top_k: int = 5
@@ -165,6 +175,10 @@ class AsyncDatasets(_Resource):
         """One uploaded dataset."""
         path = f"/v1/datasets/{dataset_id}"
         return make(Dataset, await self._run(p.get_json(path, self._client.retry)))
+
+    async def delete(self, dataset_id: str) -> None:
+        """Delete an uploaded dataset; Conflict while a queued or running job uses it."""
+        await self._run(p.delete(f"/v1/datasets/{dataset_id}", self._client.retry))
 
 
 class AsyncCatalog(_Resource):
@@ -221,6 +235,10 @@ class AsyncClient:
         )
         self.jobs, self.models = AsyncJobs(self), AsyncModels(self)
         self.datasets, self.catalog = AsyncDatasets(self), AsyncCatalog(self)
+
+    async def usage(self) -> Usage:
+        """What this key's owner stores: uploaded datasets and models, counted and sized."""
+        return usage(await self._run(p.get_json("/v1/usage", self.retry)))
 
     async def aclose(self) -> None:
         await self._http.aclose()

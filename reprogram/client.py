@@ -22,9 +22,11 @@ from reprogram.objects import (
     JobFields,
     Model,
     Prediction,
+    Usage,
     finished,
     make,
     predictions,
+    usage,
 )
 
 
@@ -96,6 +98,10 @@ class Jobs(_Resource):
         data = self._run(p.cancel_job(job_id, self._client.retry))
         return make(Job, data, _client=self._client)
 
+    def delete(self, job_id: str) -> None:
+        """Delete a finished job with its events; Conflict while it runs or its model exists."""
+        self._run(p.delete(f"/v1/jobs/{job_id}", self._client.retry))
+
     def events(self, job_id: str, *, after: int | None = None) -> builtins.list[Event]:
         """Every event so far (or after an id)."""
         return [make(Event, e) for e in self._run(p.list_events(job_id, after, self._client.retry))]
@@ -120,6 +126,10 @@ class Models(_Resource):
         """Every model (newest first)."""
         for item in self._client._pages("/v1/models", {"limit": page_size}):
             yield make(Model, item)
+
+    def delete(self, model_id: str) -> None:
+        """Delete a model and its artifact; Conflict while a model or a running job uses it."""
+        self._run(p.delete(f"/v1/models/{model_id}", self._client.retry))
 
     def predict(
         self, model_id: str, images: Any, *, top_k: int = 5
@@ -156,6 +166,10 @@ class Datasets(_Resource):
         """One uploaded dataset."""
         path = f"/v1/datasets/{dataset_id}"
         return make(Dataset, self._run(p.get_json(path, self._client.retry)))
+
+    def delete(self, dataset_id: str) -> None:
+        """Delete an uploaded dataset; Conflict while a queued or running job uses it."""
+        self._run(p.delete(f"/v1/datasets/{dataset_id}", self._client.retry))
 
 
 class Catalog(_Resource):
@@ -214,6 +228,10 @@ class Client:
         )
         self.jobs, self.models, self.datasets = Jobs(self), Models(self), Datasets(self)
         self.catalog = Catalog(self)
+
+    def usage(self) -> Usage:
+        """What this key's owner stores: uploaded datasets and models, counted and sized."""
+        return usage(self._run(p.get_json("/v1/usage", self.retry)))
 
     def close(self) -> None:
         self._http.close()

@@ -1,4 +1,4 @@
-"""The typed objects both SDK clients return: jobs, events, models, datasets, predictions."""
+"""The typed objects both SDK clients return: jobs, events, models, datasets, predictions, usage."""
 
 from __future__ import annotations
 
@@ -73,6 +73,22 @@ class CatalogEntry:
 
 
 @dataclass
+class Stored:
+    """How many items of one kind the caller stores, and their bytes."""
+
+    count: int
+    bytes: int
+
+
+@dataclass
+class Usage:
+    """What the caller stores: uploaded datasets and models."""
+
+    datasets: Stored
+    models: Stored
+
+
+@dataclass
 class JobFields:
     """What the service says about a job; `Job` and `AsyncJob` add the actions."""
 
@@ -99,6 +115,11 @@ class JobFields:
 def predictions(body: dict[str, Any]) -> list[list[Prediction]]:
     """The top-k lists of a /predict answer, one per image."""
     return [[Prediction(**s) for s in p["top_k"]] for p in body["predictions"]]
+
+
+def usage(body: dict[str, Any]) -> Usage:
+    """The answer of /v1/usage."""
+    return Usage(datasets=make(Stored, body["datasets"]), models=make(Stored, body["models"]))
 
 
 def finished(job: Any, timeout: float | None, raise_on_failure: bool) -> Any:

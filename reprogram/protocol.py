@@ -112,9 +112,13 @@ def _json(response: httpx.Response) -> Any:
         return response.text
 
 
-def call(request: Request, retry: Retry) -> Op[httpx.Response]:
-    """Send a request, retrying what is safe to retry; raise a typed error for an error answer."""
-    attempt = 0
+def call(request: Request, retry: Retry, *, gone_is_done: bool = False) -> Op[httpx.Response]:
+    """Send a request, retrying what is safe to retry; raise a typed error for an error answer.
+
+    With `gone_is_done`, a 404 to a resend that an earlier attempt may have acted on is returned
+    as the answer rather than raised (see `delete`).
+    """
+    attempt, may_have_acted = 0, False
     while True:
         attempt += 1
         outcome = yield request
@@ -123,14 +127,19 @@ def call(request: Request, retry: Retry) -> Op[httpx.Response]:
             unsent = isinstance(outcome, httpx.ConnectError | httpx.ConnectTimeout)
             if attempt > retry.max_retries or not (request.idempotent or unsent):
                 raise ConnectionFailed(f"{request.method} {request.path}: {outcome}") from outcome
+            may_have_acted = may_have_acted or not unsent
             yield Sleep(retry.delay(attempt))
             continue
         response: httpx.Response = outcome
         if response.status_code in RETRY_STATUSES and attempt <= retry.max_retries:
             if request.stream:
                 yield Close()
+            # A gateway's 502/503/504 can come after the service did the work; a 429 never does.
+            may_have_acted = may_have_acted or response.status_code != 429
             yield Sleep(retry.delay(attempt, response))
             continue
+        if response.status_code == 404 and gone_is_done and may_have_acted:
+            return response
         if response.status_code >= 400:
             if request.stream:
                 yield Close()
@@ -156,6 +165,17 @@ def cancel_job(job_id: str, retry: Retry) -> Op[Any]:
     """Ask a job to stop (asking twice is harmless)."""
     response = yield from call(Request("POST", f"/v1/jobs/{job_id}/cancel"), retry)
     return response.json()
+
+
+def delete(path: str, retry: Retry) -> Op[None]:
+    """DELETE a resource (204)."""
+    # Resent like a GET after a broken connection or a 502/503/504: deleting twice cannot do
+    # harm. If the lost attempt did delete it, the resend gets 404; that counts as success,
+    # because what the caller asked for (that it is gone) is true, and raising NotFound for a
+    # delete that worked would send a careful caller hunting for a bug that is not there. A 404
+    # to a first attempt, or to resends of attempts that never reached the service, still raises
+    # NotFound: the id is wrong, or someone else's.
+    yield from call(Request("DELETE", path), retry, gone_is_done=True)
 
 
 def page(path: str, params: dict[str, Any], cursor: str | None, retry: Retry) -> Op[Any]:

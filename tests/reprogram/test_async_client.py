@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
 from support.proxy import proxy_for
 
-from reprogram import AsyncClient, AsyncJob, Event
-from reprogram.errors import InvalidRequest, JobFailed, NotFound
+from reprogram import AsyncClient, AsyncJob, Event, Stored, Usage
+from reprogram.errors import Conflict, InvalidRequest, JobFailed, NotFound
 
 
 def test_lifecycle(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -45,6 +46,9 @@ def test_lifecycle(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-
             ids = [j.id async for j in client.jobs.list(page_size=1)]
             assert len(ids) == len(set(ids)) == 3
             assert [m.id async for m in client.models.list(page_size=1)][-1] == model.id
+            await client.models.delete(model.id)
+            with pytest.raises(NotFound):
+                await client.models.get(model.id)
             assert "digits" in {d.name for d in await client.catalog.datasets()}
 
             with pytest.raises(NotFound):
@@ -80,5 +84,36 @@ def test_stream_resumes_after_a_dropped_connection(service) -> None:  # type: ig
                 assert proxy.connections > cut_at
                 assert [e.id for e in seen] == [e.id for e in await job.events()]
                 assert [e.epoch for e in seen if e.type == "epoch"] == [1, 2, 3, 4, 5]
+
+    asyncio.run(scenario())
+
+
+def test_delete_and_usage(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("async-deleter")
+    rng = np.random.default_rng()
+    for label in ("a", "b"):
+        (tmp_path / "set" / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "set" / label / f"{i}.png")
+    nothing = Usage(datasets=Stored(0, 0), models=Stored(0, 0))
+    slow = small_job(name="async-delete", method={"kind": "adversarial_program", "canvas_size": 32},
+                     hyperparameters={"epochs": 200, "batch_size": 16})  # fmt: skip
+
+    async def scenario() -> None:
+        async with AsyncClient(service.api_url, key) as client:
+            assert await client.usage() == nothing
+            dataset = await client.datasets.upload(tmp_path / "set")
+            assert (await client.usage()).datasets == Stored(1, dataset.size_bytes)
+            job = await client.jobs.create(slow)
+            with pytest.raises(Conflict) as info:
+                await client.jobs.delete(job.id)
+            assert info.value.code == "job_active" and "cancel" in info.value.message.lower()
+            await (await job.cancel()).wait(timeout=120, raise_on_failure=False)
+            await client.jobs.delete(job.id)
+            await client.datasets.delete(dataset.id)
+            with pytest.raises(NotFound):
+                await client.datasets.delete(dataset.id)
+            assert await client.usage() == nothing
 
     asyncio.run(scenario())

@@ -14,8 +14,15 @@ from support.client import small_job
 from support.proxy import proxy_for
 from support.services import free_port
 
-from reprogram import Client
-from reprogram.errors import ConnectionFailed, InvalidRequest, JobFailed, NotFound, Unauthorized
+from reprogram import Client, Stored, Usage
+from reprogram.errors import (
+    Conflict,
+    ConnectionFailed,
+    InvalidRequest,
+    JobFailed,
+    NotFound,
+    Unauthorized,
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +164,101 @@ def test_catalog(sdk: Client) -> None:
     assert backbones["efficientnet_lite0"].available_offline
     assert {"digits", "mnist_5k"} <= {d.name for d in sdk.catalog.datasets()}
     assert "linear_probe" in {m.name for m in sdk.catalog.methods()}
+
+
+def _image_folder(root: Path, per_class: int = 5) -> Path:
+    """A small two-class image folder whose bytes no other test uploads."""
+    rng = np.random.default_rng()
+    for label in ("left", "right"):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    return root
+
+
+def test_delete_what_is_stored_and_usage(service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("deleter")
+    with Client(service.api_url, key) as sdk:
+        assert sdk.usage() == Usage(datasets=Stored(0, 0), models=Stored(0, 0))
+        dataset = sdk.datasets.upload(_image_folder(tmp_path / "lr"))
+        upload = {"upload_id": dataset.id, "image_size": 32, "val_fraction": 0.2}
+        busy = sdk.jobs.create(small_job(
+            dataset=upload, method={"kind": "adversarial_program", "canvas_size": 32},
+            hyperparameters={"epochs": 200, "batch_size": 16}))  # fmt: skip
+        with pytest.raises(Conflict) as info:
+            sdk.datasets.delete(dataset.id)
+        assert info.value.code == "dataset_in_use" and busy.id in info.value.message
+        with pytest.raises(Conflict) as info:
+            sdk.jobs.delete(busy.id)
+        assert info.value.status == 409 and info.value.code == "job_active"
+        busy.cancel().wait(timeout=120, raise_on_failure=False)
+
+        job = sdk.jobs.create(small_job(name="to-delete")).wait(timeout=300)
+        model = sdk.models.get(job.model_id)
+        use = sdk.usage()
+        assert use.datasets == Stored(1, dataset.size_bytes)
+        assert use.models.count == 1 and use.models.bytes > 0
+        with pytest.raises(Conflict) as info:
+            sdk.jobs.delete(job.id)
+        assert info.value.code == "job_has_model" and model.id in str(info.value)
+        assert sdk.models.delete(model.id) is None
+        with pytest.raises(NotFound):
+            sdk.models.get(model.id)
+        with pytest.raises(NotFound):  # a first attempt that finds nothing is an error
+            sdk.models.delete(model.id)
+        sdk.jobs.delete(job.id)
+        sdk.datasets.delete(dataset.id)
+        with pytest.raises(NotFound):
+            sdk.datasets.get(dataset.id)
+
+        # The service deletes the job but its answer is lost; the resend's 404 means done.
+        with proxy_for(service.api_url) as proxy, Client(proxy.url, key, backoff=0.05) as lossy:
+            proxy.swallow(1)
+            lossy.jobs.delete(busy.id)
+            assert proxy.connections == 2
+        with pytest.raises(NotFound):
+            sdk.jobs.get(busy.id)
+        assert sdk.usage() == Usage(datasets=Stored(0, 0), models=Stored(0, 0))
+
+
+def _scripted(statuses: list[int]) -> ThreadingHTTPServer:
+    """A stand-in service that answers each request with the next status (an error body)."""
+
+    class Scripted(BaseHTTPRequestHandler):
+        def do_DELETE(self) -> None:
+            status = statuses.pop(0)
+            body = b'{"error": {"code": "not_found", "message": "no such job"}}'
+            self.send_response(status)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(
+    ("statuses", "deleted"),
+    [([404], False), ([504, 404], True), ([502, 503, 404], True), ([429, 404], False)],
+)
+def test_a_resent_delete_that_finds_nothing_succeeds_if_the_first_may_have_acted(
+    statuses: list[int], deleted: bool
+) -> None:
+    server = _scripted(statuses)
+    try:
+        with Client(f"http://127.0.0.1:{server.server_port}", "k", backoff=0.01) as client:
+            if deleted:
+                client.jobs.delete("job_x")
+            else:
+                with pytest.raises(NotFound):
+                    client.jobs.delete("job_x")
+        assert statuses == []
+    finally:
+        server.shutdown()
