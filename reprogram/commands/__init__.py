@@ -1,10 +1,11 @@
-"""The service's client commands (`reprogram jobs | models | datasets | catalog`), built on the SDK.
+"""The service's client commands (`reprogram jobs | models | datasets | catalog | usage`).
 
 Human output goes to stdout as aligned tables and key/value blocks; `--json` prints one JSON
 document on stdout and nothing else. Progress and diagnostics go to stderr. Errors print one
 `error: ...` line and exit with a code that says what happened (`exits`). Like the SDK, these
 modules never import torch.
 
-`parsers` registers the commands; `jobs`, `watch`, `models`, `datasets` and `catalog` run them;
-`running` gives each a Client and turns errors into exit codes; `output` and `formatting` print.
+`parsers` registers the commands; `jobs`, `watch`, `models`, `datasets`, `catalog` and `usage` run
+them; `running` gives each a Client and turns errors into exit codes; `output` and `formatting`
+print.
 """

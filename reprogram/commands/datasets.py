@@ -1,4 +1,4 @@
-"""`reprogram datasets upload | get`."""
+"""`reprogram datasets upload | get | delete`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from reprogram.client import Client, Dataset
 from reprogram.commands.exits import Exit, UsageError
 from reprogram.commands.formatting import local_time, size
-from reprogram.commands.output import plain, print_fields, print_json, print_one
+from reprogram.commands.output import plain, print_deleted, print_fields, print_json, print_one
 
 
 def datasets_upload(client: Client, *, path: Path, as_json: bool) -> int:
@@ -28,6 +28,12 @@ def datasets_upload(client: Client, *, path: Path, as_json: bool) -> int:
 def datasets_get(client: Client, *, dataset_id: str, as_json: bool) -> int:
     """Print one uploaded dataset."""
     return print_one(client.datasets.get(dataset_id), fields=_dataset_fields, as_json=as_json)
+
+
+def datasets_delete(client: Client, *, dataset_id: str, as_json: bool) -> int:
+    """Delete an uploaded dataset (refused while a queued or running job uses it)."""
+    client.datasets.delete(dataset_id)
+    return print_deleted("dataset", dataset_id, as_json=as_json)
 
 
 def _dataset_fields(dataset: Dataset) -> list[tuple[str, Any]]:

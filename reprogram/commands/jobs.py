@@ -1,4 +1,4 @@
-"""`reprogram jobs create | list | get | cancel | watch`."""
+"""`reprogram jobs create | list | get | cancel | delete | watch`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from reprogram.commands.formatting import (
     local_time,
     number,
 )
-from reprogram.commands.output import plain, print_fields, print_json, print_listing, print_one
+from reprogram.commands.output import (
+    plain,
+    print_deleted,
+    print_fields,
+    print_json,
+    print_listing,
+    print_one,
+)
 from reprogram.commands.watch import follow
 from reprogram.errors import InvalidRequest
 from reprogram.statuses import JobStatus
@@ -67,6 +74,12 @@ def jobs_cancel(client: Client, *, job_id: str, as_json: bool) -> int:
     else:
         print(f"job {job.id} {job.status}")
     return Exit.OK
+
+
+def jobs_delete(client: Client, *, job_id: str, as_json: bool) -> int:
+    """Delete a finished job with its events (its model, if any, must be deleted first)."""
+    client.jobs.delete(job_id)
+    return print_deleted("job", job_id, as_json=as_json)
 
 
 def jobs_watch(client: Client, *, job_id: str, as_json: bool) -> int:

@@ -1,4 +1,4 @@
-"""`reprogram models list | get | predict | export`."""
+"""`reprogram models list | get | predict | export | delete`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Any
 from reprogram.client import Client, Model
 from reprogram.commands.exits import Exit, UsageError
 from reprogram.commands.formatting import backbone_text, local_time, number, size
-from reprogram.commands.output import plain, print_fields, print_json, print_listing
+from reprogram.commands.output import (
+    plain,
+    print_deleted,
+    print_fields,
+    print_json,
+    print_listing,
+)
 
 
 def models_list(client: Client, *, limit: int, as_json: bool) -> int:
@@ -79,3 +85,9 @@ def models_export(
     else:
         print(f"{format} model written to {target} ({size(target.stat().st_size)})")
     return Exit.OK
+
+
+def models_delete(client: Client, *, model_id: str, as_json: bool) -> int:
+    """Delete a model and its artifact (refused while another model or a running job uses it)."""
+    client.models.delete(model_id)
+    return print_deleted("model", model_id, as_json=as_json)

@@ -49,6 +49,15 @@ def print_one(
     return Exit.OK
 
 
+def print_deleted(kind: str, item_id: str, *, as_json: bool) -> int:
+    """Confirm a deletion: `deleted model mdl_...`, or {"id", "object", "deleted": true}."""
+    if as_json:
+        print_json({"id": item_id, "object": kind, "deleted": True})
+    else:
+        print(f"deleted {kind} {item_id}")
+    return Exit.OK
+
+
 def print_json(data: Any) -> None:
     """One JSON document on stdout."""
     print(json.dumps(data, indent=2, ensure_ascii=False), flush=True)

@@ -1,5 +1,5 @@
-"""The client commands' arguments: `jobs`, `models`, `datasets` and `catalog`, and the options
-every one of them takes."""
+"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog` and `usage`, and the
+options every one of them takes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reprogram.commands import catalog, datasets, jobs, models
+from reprogram.commands import catalog, datasets, jobs, models, usage
 from reprogram.commands.exits import EXIT_CODES
 from reprogram.commands.running import run
 from reprogram.statuses import JobStatus
@@ -37,15 +37,16 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `jobs`, `models`, `datasets` and `catalog` and their subcommands."""
-    _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, watch"))
-    _add_models(_group(sub, "models", "trained models: list, get, predict, export"))
+    """Register `jobs`, `models`, `datasets`, `catalog` and their subcommands, and `usage`."""
+    _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, delete, watch"))
+    _add_models(_group(sub, "models", "trained models: list, get, predict, export, delete"))
     _add_datasets(_group(sub, "datasets", "uploaded image-folder datasets"))
     _add_catalog(_group(sub, "catalog", "what the service can run: backbones, datasets, methods"))
+    _command(sub, "usage", usage.usage_show, "what you store: datasets and models, and their size")
 
 
 def _add_jobs(group: argparse._SubParsersAction) -> None:
-    """`jobs create | list | get | cancel | watch`."""
+    """`jobs create | list | get | cancel | delete | watch`."""
     create = _command(group, "create", jobs.jobs_create, "queue a job from a spec file")
     create.add_argument("spec", metavar="SPEC", help="job spec JSON file ('-' reads stdin)")
     create.add_argument("--watch", "-w", action="store_true", help="follow it until it ends")
@@ -58,13 +59,16 @@ def _add_jobs(group: argparse._SubParsersAction) -> None:
                          help="at most N jobs (default 50; 0: all)")  # fmt: skip
     _command(group, "get", jobs.jobs_get, "one job").add_argument("job_id", metavar="ID")
     _command(group, "cancel", jobs.jobs_cancel, "cancel a job").add_argument("job_id", metavar="ID")
+    delete = _command(group, "delete", jobs.jobs_delete,
+                      "delete a finished job and its events (its model first)")  # fmt: skip
+    delete.add_argument("job_id", metavar="ID")
     watch = _command(group, "watch", jobs.jobs_watch,
                      "follow a job live: progress and epoch metrics")  # fmt: skip
     watch.add_argument("job_id", metavar="ID")
 
 
 def _add_models(group: argparse._SubParsersAction) -> None:
-    """`models list | get | predict | export`."""
+    """`models list | get | predict | export | delete`."""
     _command(group, "list", models.models_list, "your models, newest first").add_argument(
         "--limit", type=_non_negative, default=50, metavar="N",
         help="at most N models (default 50; 0: all)",
@@ -81,16 +85,22 @@ def _add_models(group: argparse._SubParsersAction) -> None:
     export.add_argument("--format", "-f", choices=["onnx", "torchscript"], default="onnx")
     export.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="default: MODEL_ID.onnx or MODEL_ID.pt here")  # fmt: skip
+    delete = _command(group, "delete", models.models_delete,
+                      "delete a model and its artifact (not while something uses it)")  # fmt: skip
+    delete.add_argument("model_id", metavar="ID")
 
 
 def _add_datasets(group: argparse._SubParsersAction) -> None:
-    """`datasets upload | get`."""
+    """`datasets upload | get | delete`."""
     upload = _command(group, "upload", datasets.datasets_upload,
                       "upload a folder or a zip/tar.gz archive, one folder per class")  # fmt: skip
     upload.add_argument("path", type=Path, metavar="PATH")
     _command(group, "get", datasets.datasets_get, "one uploaded dataset").add_argument(
         "dataset_id", metavar="ID"
     )
+    delete = _command(group, "delete", datasets.datasets_delete,
+                      "delete an upload (not while a queued or running job uses it)")  # fmt: skip
+    delete.add_argument("dataset_id", metavar="ID")
 
 
 def _add_catalog(group: argparse._SubParsersAction) -> None:

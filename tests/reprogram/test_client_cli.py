@@ -262,3 +262,43 @@ def test_catalog(cli) -> None:  # type: ignore[no-untyped-def]
         "DESCRIPTION",
     ]
     assert "linear_probe" in out and "adversarial_program" in out
+
+
+def test_delete_and_usage(cli, service, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("cli-deleter")
+    code, out, err = cli("usage", "--json", api_key=key)
+    assert code == Exit.OK, err
+    assert json.loads(out) == {"datasets": {"count": 0, "bytes": 0},
+                               "models": {"count": 0, "bytes": 0}}  # fmt: skip
+
+    code, out, err = cli("jobs", "create", "-", "--watch", "--json", api_key=key,
+                         stdin=json.dumps(small_job(name="cli-delete")))  # fmt: skip
+    assert code == Exit.OK, err
+    job = json.loads(out)
+    code, out, err = cli("usage", api_key=key)
+    assert code == Exit.OK and out.splitlines()[0].split() == ["KIND", "COUNT", "SIZE"]
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    assert rows["datasets"] == ["0", "0", "B"] and rows["models"][0] == "1"
+
+    code, out, err = cli("jobs", "delete", job["id"], api_key=key)  # its model comes first
+    assert (code, out) == (Exit.REJECTED, "") and err.startswith("error: ")
+    assert job["model_id"] in err and len(err.strip().splitlines()) == 1
+    code, out, err = cli("models", "delete", job["model_id"], "--json", api_key=key)
+    assert code == Exit.OK, err
+    assert json.loads(out) == {"id": job["model_id"], "object": "model", "deleted": True}
+    code, out, _ = cli("jobs", "delete", job["id"], api_key=key)
+    assert code == Exit.OK and out == f"deleted job {job['id']}\n"
+    code, out, err = cli("jobs", "delete", job["id"], api_key=key)
+    assert (code, out) == (Exit.NOT_FOUND, "") and job["id"] in err
+
+    folder = tmp_path / "set"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        Image.fromarray(photos.camera()[::32, ::32]).save(folder / label / "0.png")
+    code, out, err = cli("datasets", "upload", str(folder), "--json", api_key=key)
+    assert code == Exit.OK, err
+    dataset = json.loads(out)
+    code, out, _ = cli("datasets", "delete", dataset["id"], api_key=key)
+    assert code == Exit.OK and out == f"deleted dataset {dataset['id']}\n"
+    code, out, _ = cli("usage", "--json", api_key=key)
+    assert json.loads(out)["models"] == json.loads(out)["datasets"] == {"count": 0, "bytes": 0}
