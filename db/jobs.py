@@ -18,6 +18,9 @@ from reprogram.statuses import FINISHED, JobStatus
 
 QUEUED, RUNNING, CANCELLING = JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING
 SUCCEEDED, FAILED, CANCELLED = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
+PAUSING, PAUSED = JobStatus.PAUSING, JobStatus.PAUSED
+# A worker holds the job in these (its heartbeat keeps them alive).
+HELD = (RUNNING, CANCELLING, PAUSING)
 
 
 def _update(session: Session, statement: Executable) -> CursorResult[Any]:
@@ -168,7 +171,7 @@ def record_epoch(
     result = _update(
         session,
         update(Job)
-        .where(Job.id == job_id, Job.worker == worker, Job.status.in_((RUNNING, CANCELLING)))
+        .where(Job.id == job_id, Job.worker == worker, Job.status.in_(HELD))
         .values(heartbeat_at=utcnow(), progress=progress, epoch=epoch)
         .execution_options(synchronize_session=False),
     )
@@ -222,7 +225,7 @@ def due_for_dispatch(
             or_(
                 (Job.status == QUEUED)
                 & or_(Job.dispatched_at.is_(None), Job.dispatched_at < now - quiet_for),
-                Job.status.in_((RUNNING, CANCELLING)) & (Job.heartbeat_at < now - stale_after),
+                Job.status.in_(HELD) & (Job.heartbeat_at < now - stale_after),
             )
         )
         .order_by(Job.created_at)
@@ -309,21 +312,21 @@ def finish_job(
 
 def request_cancel(session: Session, *, job: Job) -> Job:
     """Cancel a queued job at once, or ask a running one to stop (it sees the flag within a step)."""
-    if job.status == QUEUED:
+    if job.status in (QUEUED, PAUSED):
         result = _update(
             session,
             update(Job)
-            .where(Job.id == job.id, Job.status == QUEUED)
+            .where(Job.id == job.id, Job.status == job.status)
             .values(status=CANCELLED, finished_at=utcnow())
             .execution_options(synchronize_session=False),
         )
         if result.rowcount == 1:
             add_event(session, job_id=job.id, type="status", message=CANCELLED)
-    elif job.status == RUNNING:
+    elif job.status in (RUNNING, PAUSING):
         result = _update(
             session,
             update(Job)
-            .where(Job.id == job.id, Job.status == RUNNING)
+            .where(Job.id == job.id, Job.status == job.status)
             .values(status=CANCELLING)
             .execution_options(synchronize_session=False),
         )
@@ -337,6 +340,61 @@ def delete_job(session: Session, *, job_id: str) -> None:
     """Remove a job and its events."""
     session.execute(delete(Event).where(Event.job_id == job_id))
     session.execute(delete(Job).where(Job.id == job_id))
+
+
+def request_pause(session: Session, *, job: Job) -> Job:
+    """Pause a queued job at once, or ask a running one to checkpoint and stop within a step."""
+    target = {QUEUED: PAUSED, RUNNING: PAUSING}.get(JobStatus(job.status))
+    if target is not None:
+        result = _update(
+            session,
+            update(Job)
+            .where(Job.id == job.id, Job.status == job.status)
+            .values(status=target)
+            .execution_options(synchronize_session=False),
+        )
+        if result.rowcount == 1:
+            add_event(session, job_id=job.id, type="status", message=target)
+    session.refresh(job)
+    return job
+
+
+def paused(session: Session, *, job_id: str, reason: str, worker: str | None = None) -> bool:
+    """A pausing job has stopped (this worker's, or one whose worker died); False if not so."""
+    query = update(Job).where(Job.id == job_id, Job.status == PAUSING)
+    if worker is not None:
+        query = query.where(Job.worker == worker)
+    result = _update(
+        session,
+        query.values(status=PAUSED, worker=None, heartbeat_at=None).execution_options(
+            synchronize_session=False
+        ),
+    )
+    if result.rowcount != 1:
+        return False
+    add_event(session, job_id=job_id, type="status", message=f"{PAUSED}: {reason}")
+    return True
+
+
+def resume(session: Session, *, job: Job, redispatch_after: timedelta) -> bool:
+    """Queue a paused job again (its next claim resumes from its checkpoint); False if not paused."""
+    now = utcnow()
+    result = _update(
+        session,
+        update(Job)
+        .where(Job.id == job.id, Job.status == PAUSED)
+        .values(
+            status=QUEUED,
+            dispatched_at=now,
+            dispatches=Job.dispatches + 1,
+            redispatch_at=now + redispatch_after,
+        )
+        .execution_options(synchronize_session=False),
+    )
+    if result.rowcount == 1:
+        add_event(session, job_id=job.id, type="status", message=f"{QUEUED}: resumed")
+    session.refresh(job)
+    return result.rowcount == 1
 
 
 def count_by_status(session: Session) -> dict[str, int]:

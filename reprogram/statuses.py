@@ -18,6 +18,8 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PAUSING = "pausing"
+    PAUSED = "paused"
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
@@ -31,6 +33,8 @@ class JobStatus(StrEnum):
 FINISHED: frozenset[JobStatus] = frozenset(
     {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 )
+# Not finished: the job still holds (or will need) its dataset, its backbone and a worker.
 ACTIVE: frozenset[JobStatus] = frozenset(
-    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING}
-)
+    {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PAUSING,
+     JobStatus.PAUSED}
+)  # fmt: skip

@@ -95,6 +95,24 @@ def cancel(session: Session, *, owner_id: str, job_id: str) -> Job:
     return jobs.request_cancel(session, job=job)
 
 
+def pause(session: Session, *, owner_id: str, job_id: str) -> Job:
+    """Pause a queued job now, or have a running one checkpoint and free its worker."""
+    job = get(session, owner_id=owner_id, job_id=job_id)
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        raise Conflict("not_pausable", f"job '{job_id}' is {job.status}; only a queued or "
+                       "running job can be paused")  # fmt: skip
+    return jobs.request_pause(session, job=job)
+
+
+def resume(session: Session, *, settings: Settings, owner_id: str, job_id: str) -> Job:
+    """Queue a paused job again; it continues from where it stopped."""
+    job = get(session, owner_id=owner_id, job_id=job_id)
+    if not jobs.resume(session, job=job, redispatch_after=redispatch_delay(settings, dispatches=1)):
+        raise Conflict("not_paused", f"job '{job_id}' is {job.status}, not paused")
+    enqueue_job(session, settings=settings, job_id=job.id, queue=job.queue)
+    return job
+
+
 def events(
     session: Session, *, owner_id: str, job_id: str, after: int | None, limit: int
 ) -> tuple[list[Event], bool]:

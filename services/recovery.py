@@ -63,6 +63,12 @@ def sweep(settings: Settings | None = None) -> list[str]:
             stale_after=timedelta(seconds=settings.heartbeat_timeout_s),
         )
         for job in due:
+            if job.status == jobs.PAUSING:  # its worker died before it could stop it
+                jobs.paused(session, job_id=job.id, reason="its worker went silent; resumes "
+                            "after the last checkpointed epoch")  # fmt: skip
+                log_event(log, "job paused (its worker went silent)", job_id=job.id)
+                cancelled.append(job.id)  # its watchers are told, as for a cancel
+                continue
             if job.status == jobs.CANCELLING:  # its worker died before it could stop it
                 jobs.finish_job(session, job_id=job.id, status=jobs.CANCELLED)
                 get_store(settings).delete_checkpoint(session, job_id=job.id)

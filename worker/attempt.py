@@ -96,6 +96,7 @@ class Attempt:
         beat = self.heartbeat
         return (
             beat.cancel.is_set()
+            or beat.pause.is_set()
             or beat.lost.is_set()
             or self.timed_out.is_set()
             or lifecycle.draining.is_set()
@@ -174,7 +175,35 @@ class Attempt:
         if self.timed_out.is_set():
             limit = self.settings.job_time_limit_s
             return self.finish(JobStatus.FAILED, f"time limit of {limit} s exceeded")
+        if self.heartbeat.pause.is_set():
+            return self.pause(stop)
         return self.hand_back(stop)
+
+    def pause(self, stop: Cancelled) -> str:
+        """Asked to pause: store the checkpoint and leave the job paused (resume queues it)."""
+        checkpoint = self.checkpoint_dir / CHECKPOINT_FILE
+        if stop.step is not None:
+            where = f"at epoch {stop.epoch}, step {stop.step + 1}"
+        else:
+            where = "after the last checkpointed epoch" if checkpoint.exists() else "from the start"
+
+        def pause(session: Session) -> str | None:
+            if checkpoint.exists():
+                self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
+            if jobs.paused(
+                session, job_id=self.job_id, worker=self.claim.worker, reason=f"resumes {where}"
+            ):
+                return JobStatus.PAUSED
+            return jobs.job_status(session, job_id=self.job_id)
+
+        status = transaction(self.settings, pause, job_id=self.job_id)
+        if status == JobStatus.CANCELLING:  # cancelled while pausing: honour the cancel
+            return self.finish(JobStatus.CANCELLED)
+        if status != JobStatus.PAUSED:
+            return "lost"
+        notify.publish(self.settings, job_id=self.job_id)
+        log_event(log, "job paused", job_id=self.job_id, epoch=stop.epoch, step=stop.step)
+        return "paused"
 
     def hand_back(self, stop: Cancelled) -> str:
         """The worker is stopping: store the latest checkpoint and put the job back in the queue."""

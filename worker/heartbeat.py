@@ -15,13 +15,14 @@ log = logging.getLogger("reprogram.worker")
 
 
 class Heartbeat(threading.Thread):
-    """Beats every `interval` seconds until `done`; sets `cancel` or `lost` when it hears so."""
+    """Beats every `interval` seconds until `done`; sets `cancel`, `pause` or `lost` on hearing so."""
 
     def __init__(self, *, job_id: str, worker: str, interval: float, settings: Settings) -> None:
         super().__init__(daemon=True, name=f"heartbeat-{job_id}")
         self.job_id, self.worker, self.interval = job_id, worker, interval
         self.url = settings.sqlalchemy_url
         self.cancel = threading.Event()
+        self.pause = threading.Event()
         self.lost = threading.Event()
         self.done = threading.Event()
         self.progress: float | None = None
@@ -49,5 +50,7 @@ class Heartbeat(threading.Thread):
                 self.lost.set()
             if status == JobStatus.CANCELLING:
                 self.cancel.set()
+            elif status == JobStatus.PAUSING:
+                self.pause.set()
             elif status in FINISHED:
                 self.lost.set()

@@ -96,6 +96,23 @@ def cancel_job(job_id: str, owner: OwnerDep, session: SessionDep) -> schemas.Job
     return schemas.Job.model_validate(jobs.cancel(session, owner_id=owner.id, job_id=job_id))
 
 
+@router.post("/{job_id}/pause", response_model=schemas.Job, responses=responses(404, 409))
+def pause_job(
+    job_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> schemas.Job:
+    """Pause: a queued job at once; a running one checkpoints at its next step, freeing its worker."""
+    return _shown(session, settings, [jobs.pause(session, owner_id=owner.id, job_id=job_id)])[0]
+
+
+@router.post("/{job_id}/resume", response_model=schemas.Job, responses=responses(404, 409))
+def resume_job(
+    job_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> schemas.Job:
+    """Queue a paused job again; it continues from its checkpoint."""
+    job = jobs.resume(session, settings=settings, owner_id=owner.id, job_id=job_id)
+    return _shown(session, settings, [job])[0]
+
+
 @router.delete("/{job_id}", status_code=204, responses=responses(404, 409))
 def delete_job(
     job_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
