@@ -11,7 +11,7 @@ from reprogram.statuses import ACTIVE, FINISHED
 
 def test_each_status_is_the_string_the_api_uses() -> None:
     assert [s.value for s in JobStatus] == [
-        "queued", "running", "cancelling", "succeeded", "failed", "cancelled"
+        "queued", "running", "cancelling", "succeeded", "failed", "cancelled", "pausing", "paused"
     ]  # fmt: skip
     assert JobStatus("failed") is JobStatus.FAILED
     assert JobStatus.FAILED == "failed" and f"{JobStatus.FAILED}" == "failed"
