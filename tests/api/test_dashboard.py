@@ -17,7 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 from skimage import data as photos
-from support.client import small_job
+from support.client import Api, small_job
 from support.proxy import Proxy, proxy_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -215,3 +215,26 @@ def test_submit_watch_cancel_and_try_a_model(
     page.wait_for_selector("#jobs-table tbody tr[data-job-id]")
     rows = page.inner_text("#jobs-table tbody")
     assert "dash-long" in rows and example["name"] not in rows
+
+
+def test_delete_a_model_then_its_job(page: Any, service: Any) -> None:
+    key = service.create_key("dash-erin")
+    with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
+             timeout=120) as api:  # fmt: skip
+        job = api.wait(api.post("/v1/jobs", json=small_job(name="dash-delete")).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    _sign_in(page, key)
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    # A job whose model exists is refused, with the server's message naming the model.
+    page.goto(f"/#/jobs/{job['id']}")
+    page.click("#delete-job")
+    error = page.wait_for_selector(".alert-error:has-text('Could not delete the job')")
+    assert job["model_id"] in error.inner_text()
+
+    page.goto(f"/#/models/{job['model_id']}")
+    page.click("#delete-model")
+    page.wait_for_selector("#models-table >> text=No models yet")
+    page.goto(f"/#/jobs/{job['id']}")
+    page.click("#delete-job")
+    page.wait_for_selector("#jobs-table >> text=No jobs yet")
