@@ -12,7 +12,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import errors, limits, metrics
-from api.routes import catalog, dashboard, datasets, health, jobs, models, usage, workers
+from api.routes import (
+    catalog,
+    dashboard,
+    datasets,
+    health,
+    jobs,
+    models,
+    usage,
+    webhooks,
+    workers,
+)
 from config.logs import configure_logging
 from config.settings import Settings, get_settings
 from db import jobs as job_queries
@@ -78,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models, usage, workers):
+    for module in (health, catalog, datasets, jobs, models, usage, webhooks, workers):
         app.include_router(module.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

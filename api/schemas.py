@@ -210,9 +210,13 @@ class PredictResponse(BaseModel):
     """Top-k labels with probabilities, one entry per image, in request order."""
 
     model_config = _examples(
-        {"model_id": "mdl_9a8b7c6d5e4f3a2b1c0d", "predictions": [{"top_k": [
-            {"label": "Sneaker", "score": 0.93}, {"label": "Sandal", "score": 0.05}]}]}
-    )  # fmt: skip
+        {
+            "model_id": "mdl_9a8b7c6d5e4f3a2b1c0d",
+            "predictions": [
+                {"top_k": [{"label": "Sneaker", "score": 0.93}, {"label": "Sandal", "score": 0.05}]}
+            ],
+        }
+    )
 
     model_id: str
     predictions: list[ImagePrediction]
@@ -240,9 +244,14 @@ class Error(BaseModel):
     """Every error response has this shape."""
 
     model_config = _examples(
-        {"error": {"code": "invalid_request", "message": "hyperparameters.epochs: ...",
-                   "field": "hyperparameters.epochs"}}
-    )  # fmt: skip
+        {
+            "error": {
+                "code": "invalid_request",
+                "message": "hyperparameters.epochs: ...",
+                "field": "hyperparameters.epochs",
+            }
+        }
+    )
 
     error: ErrorBody
 
@@ -271,11 +280,21 @@ class Worker(BaseModel):
     """A live worker process: what it runs on, what it takes, and how busy it has been."""
 
     model_config = _examples(
-        {"id": "gpu0@node1/4242", "kind": "cuda", "device": "NVIDIA H100", "memory_gb": 79.6,
-         "queues": ["reprogram", "reprogram-cuda"], "started_at": _NOW, "last_seen": _NOW,
-         "busy": True, "job_id": None, "jobs_done": 12, "jobs_per_hour": 9.5,
-         "busy_fraction": 0.82}
-    )  # fmt: skip
+        {
+            "id": "gpu0@node1/4242",
+            "kind": "cuda",
+            "device": "NVIDIA H100",
+            "memory_gb": 79.6,
+            "queues": ["reprogram", "reprogram-cuda"],
+            "started_at": _NOW,
+            "last_seen": _NOW,
+            "busy": True,
+            "job_id": None,
+            "jobs_done": 12,
+            "jobs_per_hour": 9.5,
+            "busy_fraction": 0.82,
+        }
+    )
 
     id: str
     kind: str
@@ -297,3 +316,102 @@ class WorkerList(BaseModel):
     model_config = _examples({"data": []})
 
     data: list[Worker]
+
+
+class WebhookCreate(BaseModel):
+    """Where to send job state changes."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"url": "https://example.com/hooks/reprogram", "description": "CI notifier"}
+            ]
+        },
+    )
+
+    url: str = Field(max_length=2000)
+    description: str | None = Field(default=None, max_length=200)
+
+
+class Webhook(BaseModel):
+    """An endpoint that receives signed job.<status> messages (Standard Webhooks)."""
+
+    model_config = _examples(
+        {
+            "id": "wh_0a1b2c3d4e5f6a7b8c9d",
+            "url": "https://example.com/hooks/reprogram",
+            "description": "CI notifier",
+            "enabled": True,
+            "failures": 0,
+            "disabled_reason": None,
+            "created_at": _NOW,
+            "secret": None,
+        }
+    )
+
+    id: str
+    url: str
+    description: str | None = None
+    enabled: bool
+    failures: int = Field(description="Failed attempts in a row; past the limit it is disabled.")
+    disabled_reason: str | None = None
+    created_at: datetime
+
+
+class WebhookCreated(Webhook):
+    """A new endpoint, with its secret: keep it, for this is the only time it is shown."""
+
+    model_config = _examples(
+        {"id": "wh_0a1b2c3d4e5f6a7b8c9d", "url": "https://example.com/hooks/reprogram",
+         "description": "CI notifier", "enabled": True, "failures": 0, "disabled_reason": None,
+         "created_at": _NOW, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    )  # fmt: skip
+
+    secret: str = Field(description="whsec_…: verifies each message's webhook-signature.")
+
+
+class WebhookDelivery(BaseModel):
+    """One message to an endpoint and how its delivery went (or a note such as its disabling)."""
+
+    model_config = _examples(
+        {
+            "id": "msg_0a1b2c3d4e5f6a7b8c9d",
+            "type": "job.succeeded",
+            "status": "delivered",
+            "attempts": 1,
+            "last_status": 200,
+            "last_error": None,
+            "created_at": _NOW,
+            "delivered_at": _NOW,
+            "next_attempt_at": None,
+            "payload": {"type": "job.succeeded", "timestamp": _NOW, "data": {"job_id": "job_…"}},
+        }
+    )
+
+    id: str
+    type: str
+    status: str = Field(description="pending, delivered, failed, or event (a note in the log)")
+    attempts: int
+    last_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    payload: dict[str, Any]
+
+
+class WebhookList(BaseModel):
+    """The caller's webhook endpoints."""
+
+    model_config = _examples({"data": []})
+
+    data: list[Webhook]
+
+
+class DeliveryList(BaseModel):
+    """An endpoint's log, newest first."""
+
+    model_config = _examples({"data": []})
+
+    data: list[WebhookDelivery]

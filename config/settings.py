@@ -98,6 +98,19 @@ class Settings(BaseSettings):
         description="backbone: requests for any models on one backbone share a forward pass; "
         "model: each model batches alone (the old behaviour, kept for comparison).",
     )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="One delivery attempt.")
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Attempts per delivery; between them the wait doubles from webhook_retry_base_s.",
+    )
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_disable_after: int = Field(
+        default=20,
+        ge=1,
+        description="An endpoint whose attempts fail this many times in a row is disabled.",
+    )
     queue: str = "reprogram"
 
     @property

@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Executable, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from db import webhooks
 from db.models import Event, Job, is_id, utcnow
 from db.repository import OwnedRepository
 from reprogram.statuses import FINISHED, JobStatus
@@ -268,6 +269,8 @@ def add_event(
     )
     session.add(event)
     session.flush()
+    if type == "status" and message:
+        webhooks.announce_status(session, job_id=job_id, message=message)
     return event
 
 

@@ -19,6 +19,7 @@ from config.logs import describe, log_event
 from config.settings import Settings
 
 RUN_JOB = "reprogram.run_job"
+DELIVER_WEBHOOK = "reprogram.deliver_webhook"
 # Sends give up quickly: a request must not hang on a broker that is down, and nothing is lost.
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 log = logging.getLogger("reprogram.dispatch")
@@ -27,7 +28,7 @@ _lock = threading.Lock()
 
 
 def queue_for(settings: Settings, *, accelerator: str) -> str:
-    """The queue of jobs for an accelerator kind: the default queue for 'any'."""
+    """The queue of jobs for an accelerator kind (the default queue for 'any'), or of webhooks."""
     return settings.queue if accelerator == "any" else f"{settings.queue}-{accelerator}"
 
 
@@ -94,6 +95,29 @@ def send_job(settings: Settings, *, job_id: str, queue: str | None = None) -> bo
             log, "job not sent: broker unreachable; recovery will send it", level=logging.WARNING,
             job_id=job_id, queue=target, error=describe(exc),
         )  # fmt: skip
+        return False
+    return True
+
+
+def send_delivery(settings: Settings, *, delivery_id: str) -> bool:
+    """Wake a webhook sender for a committed delivery; False (logged) if the broker is away."""
+    queue = queue_for(settings, accelerator="webhooks")
+    try:
+        celery_client(settings).send_task(
+            DELIVER_WEBHOOK,
+            args=[delivery_id],
+            queue=queue,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+        )
+    except Exception as exc:  # any broker failure: the delivery is safe in the database
+        log_event(
+            log,
+            "webhook delivery not sent: broker unreachable; the next scan sends it",
+            level=logging.WARNING,
+            delivery_id=delivery_id,
+            error=describe(exc),
+        )
         return False
     return True
 

@@ -33,8 +33,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--loglevel", help="default: $REPROGRAM_LOG_LEVEL or INFO")
     worker.add_argument(
         "--queues",
-        help="the kinds of job to take, comma-separated: any, cpu, cuda (default: any and "
-        "this machine's own kind; a kind its device lacks is refused)",
+        help="the kinds of work to take, comma-separated: any, cpu, cuda, webhooks (default: "
+        "any and this machine's own kind; a kind its device lacks is refused; run one worker "
+        "with 'webhooks' alone to deliver webhooks)",
     )
     worker.set_defaults(handler=worker_command)
 

@@ -1,4 +1,5 @@
-"""Work is sent to the broker after the transaction that created it commits, from here alone.
+"""Work is sent to the broker after the transaction that created it commits, from here alone:
+jobs (enqueue_job) and webhook deliveries (written by db.webhooks; sent for every session).
 
 A worker must find a job's row the moment its message arrives, so nothing is sent before the
 commit; and a rolled-back transaction sends nothing.
@@ -12,13 +13,28 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from config.logs import describe, log_event
-from config.settings import Settings
-from db import jobs
+from config.settings import Settings, get_settings
+from db import jobs, webhooks
 from db.session import session_scope
-from messaging.broker import send_job
+from messaging.broker import send_delivery, send_job
 
 log = logging.getLogger("reprogram.enqueue")
 _PENDING = "reprogram.enqueued"
+
+
+@event.listens_for(Session, "after_commit")
+def _send_deliveries(session: Session) -> None:
+    """Webhook deliveries written by the committed transaction (db.webhooks) go out now."""
+    ids = session.info.pop(webhooks.OUTBOX, None)
+    if ids:
+        settings = get_settings()
+        for delivery_id in ids:
+            send_delivery(settings, delivery_id=delivery_id)  # the scan re-sends a lost one
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_deliveries(session: Session) -> None:
+    session.info.pop(webhooks.OUTBOX, None)
 
 
 def enqueue_job(session: Session, *, settings: Settings, job_id: str, queue: str | None) -> None:

@@ -24,6 +24,7 @@ from db.models import Job, utcnow
 from db.session import session_scope
 from messaging import notify
 from messaging.broker import queue_depth, send_job
+from services import webhooks
 from storage.artifacts import get_store
 
 log = logging.getLogger("reprogram.recovery")
@@ -105,6 +106,7 @@ def _loop(settings: Settings) -> None:
     while True:
         try:
             sweep(settings)
+            webhooks.send_due(settings)
             if failing:
                 log_event(log, "recovery scans work again")
             failing = False

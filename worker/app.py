@@ -17,7 +17,7 @@ from messaging.broker import celery_config, queue_for
 quiet_celery_warnings()
 app = Celery("reprogram")
 app.conf.update(celery_config(get_settings()))
-app.conf.update(include=["worker.tasks"])
+app.conf.update(include=["worker.tasks", "worker.webhooks"])
 log = logging.getLogger("reprogram.worker")
 
 
@@ -41,9 +41,11 @@ def check_kinds(kinds: list[str]) -> list[str]:
 
     device = this_device()
     kinds = kinds or ["any", device.kind]
-    unknown = sorted(set(kinds) - {"any", "cpu", "cuda"})
+    unknown = sorted(set(kinds) - {"any", "cpu", "cuda", "webhooks"})
     if unknown:
-        raise SystemExit(f"unknown queue kind(s) {', '.join(unknown)}; use any, cpu or cuda")
+        raise SystemExit(
+            f"unknown queue kind(s) {', '.join(unknown)}; use any, cpu, cuda or webhooks"
+        )
     if "cuda" in kinds and device.kind != "cuda":
         raise SystemExit(
             "this worker has no CUDA device, so it cannot take jobs that need one: drop 'cuda' "
@@ -95,7 +97,13 @@ def run_worker(
     level = (loglevel or settings.log_level).upper()
     _kinds[:] = check_kinds(kinds or [])
     queues = ",".join(queues_for(settings, _kinds))
-    argv = ["--quiet", "worker", "--pool=solo", "--concurrency=1", f"--queues={queues}"]
+    # Jobs take a whole device, one at a time; webhook deliveries are small and wait on I/O.
+    pool = (
+        ["--pool=threads", "--concurrency=8"]
+        if _kinds == ["webhooks"]
+        else ["--pool=solo", "--concurrency=1"]
+    )
+    argv = ["--quiet", "worker", *pool, f"--queues={queues}"]
     argv += [f"--loglevel={level}", "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
