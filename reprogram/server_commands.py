@@ -33,8 +33,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--loglevel", help="default: $REPROGRAM_LOG_LEVEL or INFO")
     worker.add_argument(
         "--queues",
-        help="the kinds of work to take, comma-separated: any, cpu, cuda, webhooks (default: "
-        "any and this machine's own kind; a kind its device lacks is refused; run one worker "
+        help="the kinds of work to take, comma-separated: any, cpu, cuda, own (this machine's "
+        "kind), webhooks (default: any,own; a kind its device lacks is refused; run one worker "
         "with 'webhooks' alone to deliver webhooks)",
     )
     worker.set_defaults(handler=worker_command)
@@ -174,7 +174,17 @@ def serve_command(args: argparse.Namespace) -> int:
     key = _embedded_key(settings.data_dir)
     env = dict(os.environ, REPROGRAM_DATA_DIR=str(settings.data_dir))
     worker = subprocess.Popen(
-        [sys.executable, "-m", "reprogram.cli", "worker", "--hostname", "embedded@%h"],
+        # One process for everything on one machine: webhooks are delivered between jobs.
+        [
+            sys.executable,
+            "-m",
+            "reprogram.cli",
+            "worker",
+            "--hostname",
+            "embedded@%h",
+            "--queues",
+            "any,own,webhooks",
+        ],
         env=env,
         preexec_fn=_die_with_parent,
     )

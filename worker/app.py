@@ -40,7 +40,8 @@ def check_kinds(kinds: list[str]) -> list[str]:
     from worker.device import this_device
 
     device = this_device()
-    kinds = kinds or ["any", device.kind]
+    kinds = [device.kind if kind == "own" else kind for kind in kinds or ["any", "own"]]
+    kinds = list(dict.fromkeys(kinds))  # each once, in the order given
     unknown = sorted(set(kinds) - {"any", "cpu", "cuda", "webhooks"})
     if unknown:
         raise SystemExit(
