@@ -70,6 +70,16 @@ class Job(BaseModel):
     error: str | None = None
     metrics: dict[str, Any] | None = None
     model_id: str | None = None
+    estimated_seconds: float | None = Field(
+        default=None,
+        description="Predicted at submission from similar past jobs (same backbone, method, "
+        "sizes, data and device kind): how long the job runs.",
+    )
+    estimated_finish_at: datetime | None = Field(
+        default=None,
+        description="When the job should finish: from similar jobs until it starts, then from "
+        "its own pace, updated every epoch (each epoch event carries it too).",
+    )
     waiting_reason: str | None = Field(
         default=None,
         description="While queued: why no worker can take the job yet (none live on its queue, "

@@ -6,7 +6,7 @@ Functions here flush but never commit: the request or task that calls them owns 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Executable, delete, func, or_, select, update
@@ -164,6 +164,7 @@ def record_epoch(
     epoch: int,
     metrics: dict[str, Any],
     progress: float,
+    estimated_finish_at: datetime | None = None,
 ) -> bool:
     """Record an epoch's metrics once, if the job is still this worker's; False if it is not.
 
@@ -173,7 +174,12 @@ def record_epoch(
         session,
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.status.in_(HELD))
-        .values(heartbeat_at=utcnow(), progress=progress, epoch=epoch)
+        .values(
+            heartbeat_at=utcnow(),
+            progress=progress,
+            epoch=epoch,
+            estimated_finish_at=estimated_finish_at,
+        )
         .execution_options(synchronize_session=False),
     )
     if result.rowcount != 1:
@@ -343,6 +349,16 @@ def delete_job(session: Session, *, job_id: str) -> None:
     """Remove a job and its events."""
     session.execute(delete(Event).where(Event.job_id == job_id))
     session.execute(delete(Job).where(Job.id == job_id))
+
+
+def record_pace(session: Session, *, job_id: str, seconds_per_epoch: float) -> None:
+    """How long an epoch of this job took (what later similar jobs are estimated from)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(seconds_per_epoch=seconds_per_epoch)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def request_pause(session: Session, *, job: Job) -> Job:

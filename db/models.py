@@ -115,6 +115,13 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatches: Mapped[int] = mapped_column(Integer, default=0)
     redispatch_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # Time estimates: similar past jobs (same `shape`, else same `family`) give seconds per
+    # epoch; a running job's own pace replaces that at every epoch (services.estimates).
+    shape: Mapped[str | None] = mapped_column(String(64), index=True)
+    family: Mapped[str | None] = mapped_column(String(64), index=True)
+    estimated_seconds: Mapped[float | None] = mapped_column(Float)
+    estimated_finish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    seconds_per_epoch: Mapped[float | None] = mapped_column(Float)
 
 
 class Event(Base):

@@ -14,6 +14,7 @@ from reprogramming import spec as engine_spec
 from reprogramming.backbones import check_backbone_name
 from reprogramming.data import DATASETS
 from reprogramming.errors import UnknownNameError
+from services import estimates
 from services.enqueue import enqueue_job
 from services.errors import Conflict, Invalid, NotFound
 from services.recovery import redispatch_delay
@@ -75,6 +76,7 @@ def create(
         raise Conflict("idempotency_conflict", "this Idempotency-Key was used for a different "
                        "job spec")  # fmt: skip
     if created:
+        estimates.estimate_new(session, job=job)
         enqueue_job(session, settings=settings, job_id=job.id, queue=job.queue)
     return job, created
 

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from config.logs import describe, log_event
 from config.settings import Settings
 from db import jobs
+from db.models import utcnow
 from db.session import database_unavailable, run_transaction
 from messaging import notify
 from reprogram.statuses import JobStatus
 from reprogramming.errors import Cancelled, ReprogramError
 from reprogramming.job import JobResult, run_job
-from services import datasets, models
+from services import datasets, estimates, models
 from services import jobs as job_service
 from services.errors import ServiceError
 from services.specs import JobSpec
@@ -48,6 +49,7 @@ class Claim:
     attempt: int
     worker: str
     queue: str | None
+    start_epoch: int = 0  # epochs already done (checkpointed) when this attempt began
 
 
 def transaction(settings: Settings, action: Callable[[Session], T], *, job_id: str) -> T:
@@ -77,6 +79,8 @@ class Attempt:
             interval=max(0.5, settings.heartbeat_timeout_s / 6),
         )  # fmt: skip
         self.deadline = time.monotonic() + settings.job_time_limit_s
+        self.began = time.monotonic()
+        self.pace_s: float | None = None  # seconds per epoch in this attempt
         self.timed_out = threading.Event()
 
     def fetch_checkpoint(self) -> bool:
@@ -103,14 +107,21 @@ class Attempt:
         )
 
     def on_epoch(self, metrics: dict[str, Any]) -> None:
-        """Record an epoch's metrics and checkpoint, if the job is still ours."""
-        progress = metrics["epoch"] / self.claim.spec.hyperparameters.epochs
+        """Record an epoch's metrics, checkpoint and new finish estimate, if the job is ours."""
+        epochs = self.claim.spec.hyperparameters.epochs
+        progress = metrics["epoch"] / epochs
         self.heartbeat.progress = progress
+        done_here, eta = metrics["epoch"] - self.claim.start_epoch, None
+        if done_here > 0:
+            self.pace_s = (time.monotonic() - self.began) / done_here
+            eta = estimates.finish_at(now=utcnow(), pace_s=self.pace_s,
+                                      epochs_left=epochs - metrics["epoch"])  # fmt: skip
+            metrics = metrics | {"estimated_finish_at": eta.isoformat()}
 
         def record(session: Session) -> bool:
             ours = jobs.record_epoch(
                 session, job_id=self.job_id, worker=self.claim.worker, epoch=metrics["epoch"],
-                metrics=metrics, progress=progress,
+                metrics=metrics, progress=progress, estimated_finish_at=eta,
             )  # fmt: skip
             if ours and (self.checkpoint_dir / CHECKPOINT_FILE).exists():
                 self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
@@ -237,15 +248,17 @@ class Attempt:
     def register(self, result: JobResult) -> str:
         """Store the artifact, register the model and mark the job succeeded, in one transaction."""
         claim = self.claim
-        transaction(
-            self.settings,
-            lambda s: models.register(
-                s, store=self.store, owner_id=claim.owner_id, job_id=self.job_id,
+
+        def register(session: Session) -> None:
+            if self.pace_s is not None:  # what later jobs like this one are estimated from
+                jobs.record_pace(session, job_id=self.job_id, seconds_per_epoch=self.pace_s)
+            models.register(
+                session, store=self.store, owner_id=claim.owner_id, job_id=self.job_id,
                 spec=claim.spec, manifest=result.manifest or {}, metrics=result.metrics,
                 artifact_dir=self.artifact_dir,
-            ),
-            job_id=self.job_id,
-        )  # fmt: skip
+            )  # fmt: skip
+
+        transaction(self.settings, register, job_id=self.job_id)
         notify.publish(self.settings, job_id=self.job_id)
         shutil.rmtree(self.workdir, ignore_errors=True)
         return JobStatus.SUCCEEDED

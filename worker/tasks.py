@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from config.logs import log_event
 from config.settings import Settings, get_settings
 from db import jobs, workers
+from db.models import utcnow
 from messaging import notify
 from messaging.broker import RUN_JOB, send_job
 from services.specs import ResourcesSpec, parse_stored
@@ -36,7 +37,10 @@ def claim(settings: Settings, *, job_id: str, worker: str) -> Claim | None:
         if job is None:
             return None
         spec = parse_stored(dict(job.spec))
-        return Claim(job_id, job.owner_id, spec, job.attempt, worker, job.queue)
+        if job.estimated_seconds is not None:  # from similar jobs; the first epoch refines it
+            left = job.estimated_seconds * (1 - job.progress)
+            job.estimated_finish_at = utcnow() + timedelta(seconds=left)
+        return Claim(job_id, job.owner_id, spec, job.attempt, worker, job.queue, job.epoch)
 
     return transaction(settings, take, job_id=job_id)
 
