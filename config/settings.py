@@ -27,7 +27,13 @@ class Settings(BaseSettings):
         default=None,
         description="redis://... in production; default: a no-server filesystem broker.",
     )
-    artifact_store: Literal["database", "directory"] = "database"
+    storage_url: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix: uploaded datasets (and, with artifact_store=s3, "
+        "artifacts) go to this S3-compatible store (AWS_ENDPOINT_URL and AWS_* credentials as "
+        "usual); default: the database.",
+    )
+    artifact_store: Literal["database", "directory", "s3"] = "database"
     artifact_dir: Path | None = Field(default=None, description="For artifact_store=directory.")
     max_upload_bytes: int = 512 * 2**20
     max_predict_bytes: int = 32 * 2**20

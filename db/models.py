@@ -192,7 +192,8 @@ class StoredObject(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)  # sha256/<hex digest>
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    chunks: Mapped[int] = mapped_column(Integer)
+    chunks: Mapped[int] = mapped_column(Integer)  # in the database; 0 in an object store
+    store: Mapped[str] = mapped_column(String(20), default="database")  # or s3
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -12,10 +12,12 @@ def get_object(session: Session, *, key: str) -> StoredObject | None:
     return session.get(StoredObject, key)
 
 
-def add_object(session: Session, *, key: str, size: int, sha256: str, chunks: int) -> None:
-    """Record a complete object (after its chunks)."""
-    session.add(StoredObject(key=key, size=size, sha256=sha256, chunks=chunks))
+def add_object(session: Session, *, key: str, size: int, sha256: str, store: str) -> StoredObject:
+    """Record an object in the index (before its bytes, which refer to it)."""
+    row = StoredObject(key=key, size=size, sha256=sha256, chunks=0, store=store)
+    session.add(row)
     session.flush()
+    return row
 
 
 def add_chunk(session: Session, *, key: str, seq: int, data: bytes) -> None:
@@ -29,8 +31,13 @@ def read_chunk(session: Session, *, key: str, seq: int) -> bytes | None:
     )
 
 
-def delete_object(session: Session, *, key: str) -> None:
+def delete_chunks(session: Session, *, key: str) -> None:
     session.execute(delete(ObjectChunk).where(ObjectChunk.key == key))
+
+
+def delete_object(session: Session, *, key: str) -> None:
+    """Remove an object from the index (its chunks go with it)."""
+    delete_chunks(session, key=key)
     session.execute(delete(StoredObject).where(StoredObject.key == key))
 
 

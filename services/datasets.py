@@ -53,7 +53,7 @@ def register(
     try:
         classes, count = check_archive(archive)
         digest = file_sha256(archive)
-        key = objects.put_file(session, source=archive, sha256=digest)
+        key = objects.put_file(session, settings=settings, source=archive, sha256=digest)
         objects.cache_file(archive, sha256=digest, cache_dir=_cache(settings))
     finally:
         shutil.rmtree(archive.parent, ignore_errors=True)
@@ -80,7 +80,9 @@ def archive_path(session: Session, *, settings: Settings, owner_id: str, dataset
     if dataset.object_key is None:  # uploaded before objects: on the API machine's disk
         return Path(dataset.path or "")
     try:
-        return objects.local_copy(session, key=dataset.object_key, cache_dir=_cache(settings))
+        return objects.local_copy(
+            session, settings=settings, key=dataset.object_key, cache_dir=_cache(settings)
+        )
     except objects.ObjectDamaged as exc:
         raise ServiceError("dataset_damaged", f"dataset '{dataset_id}': {exc}") from None
 
@@ -107,7 +109,7 @@ def delete(session: Session, *, settings: Settings, owner_id: str, dataset_id: s
     session.delete(dataset)
     session.flush()
     if key is not None and not db_objects.object_in_use(session, key=key):
-        db_objects.delete_object(session, key=key)
+        objects.delete(session, settings=settings, key=key)
         objects.forget_local_copy(key=key, cache_dir=_cache(settings))
     elif key is None and dataset.path:  # an upload from before objects: a file on this disk
         shutil.rmtree(Path(dataset.path).parent, ignore_errors=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 from sqlalchemy import update
 from support.client import small_job
+from support.s3 import CREDENTIALS, make_bucket, s3_server
 from support.services import Service
 
 from config.settings import Settings
@@ -20,8 +24,12 @@ from db.session import session_scope
 
 
 def _shapes_zip() -> bytes:
+    """Two classes of shapes, and one noise image so no other run uploads the same bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
+        noise = io.BytesIO()
+        Image.frombytes("RGB", (16, 16), os.urandom(16 * 16 * 3)).save(noise, format="PNG")
+        archive.writestr("shapes/red/noise.png", noise.getvalue())
         for label, color in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
             for i in range(6):
                 image = io.BytesIO()
@@ -34,10 +42,36 @@ def _cached(data_dir: Path, sha256: str) -> Path:
     return data_dir / "objects" / sha256[:2] / sha256
 
 
+@pytest.fixture(params=["database", "s3"])
+def store(request, tmp_path: Path) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The environment that picks where uploads are stored: the database, or a local S3 server."""
+    if request.param == "database":
+        yield {}
+        return
+    with s3_server(tmp_path) as endpoint:
+        make_bucket(endpoint, "uploads")
+        yield CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint,
+                             "REPROGRAM_STORAGE_URL": "s3://uploads/datasets"}  # fmt: skip
+
+
+def _overwrite(url: str, store: dict[str, str], key: str, data: bytes) -> None:
+    """Replace the stored object's bytes where they live (a one-chunk object)."""
+    if not store:
+        with session_scope(url) as session:
+            session.execute(update(ObjectChunk).where(ObjectChunk.key == key,
+                            ObjectChunk.seq == 0).values(data=data))  # fmt: skip
+        return
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=store["AWS_ENDPOINT_URL"], aws_access_key_id="test",
+                          aws_secret_access_key="test", region_name="us-east-1")  # fmt: skip
+    client.put_object(Bucket="uploads", Key=f"datasets/{key}", Body=data)
+
+
 def test_workers_without_the_api_disk_train_on_an_upload(  # type: ignore[no-untyped-def]
-    alice, service, tmp_path: Path
+    alice, service, store, tmp_path: Path
 ) -> None:
-    queue = {"REPROGRAM_QUEUE": f"objects-{uuid.uuid4().hex[:8]}"}
+    queue = {"REPROGRAM_QUEUE": f"objects-{uuid.uuid4().hex[:8]}"} | store
 
     def deployment(name: str) -> Service:
         folder = tmp_path / name
@@ -74,23 +108,13 @@ def test_workers_without_the_api_disk_train_on_an_upload(  # type: ignore[no-unt
 
             # A damaged object is refused by its hash, with a message that says so.
             _cached(second.data_dir, digest).unlink()
-            with session_scope(url) as session:
-                session.execute(
-                    update(ObjectChunk)
-                    .where(ObjectChunk.key == f"sha256/{digest}", ObjectChunk.seq == 0)
-                    .values(data=b"\x00" + archive[1:])
-                )
+            _overwrite(url, store, f"sha256/{digest}", b"\x00" + archive[1:])
             second.start_worker()
             job = alice.wait(client.post("/v1/jobs", json=spec).json()["id"], timeout=300)
             assert job["status"] == "failed"
             assert "does not match its sha256" in job["error"], job["error"]
             assert not _cached(second.data_dir, digest).exists()
-            with session_scope(url) as session:  # leave the object as it was for other tests
-                session.execute(
-                    update(ObjectChunk)
-                    .where(ObjectChunk.key == f"sha256/{digest}", ObjectChunk.seq == 0)
-                    .values(data=archive)
-                )
+            _overwrite(url, store, f"sha256/{digest}", archive)  # as it was
     finally:
         for side in (api, first, second):
             side.stop()
