@@ -123,10 +123,68 @@ class DirectoryStore:
         shutil.rmtree(location, ignore_errors=True)
 
 
+class S3Store:
+    """Objects in the S3-compatible store of REPROGRAM_STORAGE_URL, beside the uploads."""
+
+    name = "s3"
+
+    def __init__(self, settings: Settings) -> None:
+        from storage.objects import S3Backend, backend
+
+        s3 = backend(settings, "s3")
+        assert isinstance(s3, S3Backend)
+        self.client, self.bucket, self.prefix = s3.client, s3.bucket, s3.prefix
+
+    def _name(self, path: str) -> str:
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            return bytes(
+                self.client.get_object(Bucket=self.bucket, Key=self._name(path))["Body"].read()
+            )
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def put_artifact(self, session: Session, *, model_id: str, source: Path) -> tuple[str, int]:
+        total = 0
+        for filename in ARTIFACT_FILES:
+            self.client.upload_file(str(source / filename), self.bucket,
+                                    self._name(f"artifacts/{model_id}/{filename}"))  # fmt: skip
+            total += (source / filename).stat().st_size
+        return f"artifacts/{model_id}", total
+
+    def read_file(self, session: Session, *, location: str, filename: str) -> bytes | None:
+        return self._get(f"{location}/{filename}")
+
+    def put_checkpoint(self, session: Session, *, job_id: str, source: Path) -> None:
+        self.client.upload_file(str(source / CHECKPOINT_FILE), self.bucket,
+                                self._name(f"checkpoints/{job_id}/{CHECKPOINT_FILE}"))  # fmt: skip
+
+    def get_checkpoint(self, session: Session, *, job_id: str, dest: Path) -> bool:
+        data = self._get(f"checkpoints/{job_id}/{CHECKPOINT_FILE}")
+        if data is None:
+            return False
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / CHECKPOINT_FILE).write_bytes(data)
+        return True
+
+    def delete_checkpoint(self, session: Session, *, job_id: str) -> None:
+        self.client.delete_object(Bucket=self.bucket,
+                                  Key=self._name(f"checkpoints/{job_id}/{CHECKPOINT_FILE}"))  # fmt: skip
+
+    def delete_artifact(self, session: Session, *, location: str) -> None:
+        for filename in ARTIFACT_FILES:
+            self.client.delete_object(Bucket=self.bucket, Key=self._name(f"{location}/{filename}"))
+
+
 def get_store(settings: Settings, kind: str | None = None) -> ArtifactStore:
     """The store of the given kind (default: the one the settings choose for new artifacts)."""
-    if (kind or settings.artifact_store) == "directory":
+    kind = kind or settings.artifact_store
+    if kind == "directory":
         return DirectoryStore(settings.artifact_dir or settings.data_dir / "store")
+    if kind == "s3":
+        return S3Store(settings)
     return DatabaseStore()
 
 
@@ -159,9 +217,12 @@ def materialize(
 def model_directory(session: Session, *, model: Model, settings: Settings) -> Path:
     """The local directory of a registered model's artifact."""
     return materialize(
-        session, model_id=model.id, store_name=model.artifact_store,
-        location=model.artifact_location, settings=settings,
-    )  # fmt: skip
+        session,
+        model_id=model.id,
+        store_name=model.artifact_store,
+        location=model.artifact_location,
+        settings=settings,
+    )
 
 
 def forget_local_copy(settings: Settings, *, model_id: str) -> None:

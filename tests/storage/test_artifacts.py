@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from config.settings import Settings
 from db.session import session_scope
-from storage.artifacts import DatabaseStore, DirectoryStore, materialize
+from storage.artifacts import get_store, materialize
 
 
-@pytest.mark.parametrize("kind", ["database", "directory"])
+@pytest.fixture(params=["database", "directory", "s3"])
+def kind(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A store kind; for s3, a local S3 server with the environment pointing at it."""
+    if request.param != "s3":
+        yield request.param
+        return
+    from support.s3 import CREDENTIALS, make_bucket, s3_server
+
+    with s3_server(tmp_path) as endpoint:
+        make_bucket(endpoint, "artifacts")
+        for name, value in CREDENTIALS.items() | {("AWS_ENDPOINT_URL", endpoint)}:
+            monkeypatch.setenv(name, value)
+        yield "s3"
+
+
 def test_round_trip(kind: str, database_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", artifact_store=kind,
-                        artifact_dir=tmp_path / "shared")  # fmt: skip
-    store = DatabaseStore() if kind == "database" else DirectoryStore(tmp_path / "shared")
+    settings = Settings(data_dir=tmp_path / "data", artifact_store=kind,  # type: ignore[arg-type]
+                        artifact_dir=tmp_path / "shared",
+                        storage_url=f"s3://artifacts/t{os.getpid()}" if kind == "s3" else None)  # fmt: skip
+    store = get_store(settings)
+    assert store.name == kind
     source = tmp_path / "artifact"
     source.mkdir()
     (source / "manifest.json").write_text('{"labels": ["a", "b"]}')
