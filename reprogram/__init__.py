@@ -4,7 +4,18 @@ from importlib.metadata import PackageNotFoundError, version
 
 from reprogram.async_client import AsyncClient, AsyncJob
 from reprogram.client import Client, Job
-from reprogram.objects import CatalogEntry, Dataset, Event, Model, Prediction, Stored, Usage
+from reprogram.objects import (
+    CatalogEntry,
+    Dataset,
+    Delivery,
+    Event,
+    Model,
+    Prediction,
+    Stored,
+    Usage,
+    Webhook,
+    Worker,
+)
 from reprogram.statuses import JobStatus
 
 try:  # the one version is pyproject.toml's, as installed
@@ -17,6 +28,7 @@ __all__ = [
     "CatalogEntry",
     "Client",
     "Dataset",
+    "Delivery",
     "Event",
     "Job",
     "JobStatus",
@@ -24,4 +36,6 @@ __all__ = [
     "Prediction",
     "Stored",
     "Usage",
+    "Webhook",
+    "Worker",
 ]

@@ -19,11 +19,14 @@ from reprogram import protocol as p
 from reprogram.objects import (
     CatalogEntry,
     Dataset,
+    Delivery,
     Event,
     JobFields,
     Model,
     Prediction,
     Usage,
+    Webhook,
+    Worker,
     finished,
     make,
     predictions,
@@ -32,7 +35,8 @@ from reprogram.objects import (
 
 
 class AsyncJob(JobFields):
-    """A job; `await job.wait()`, `refresh()`, `cancel()`, `events()`; `async for` `stream()`."""
+    """A job; `await job.wait()`, `refresh()`, `cancel()`, `pause()`, `resume()`, `events()`;
+    `async for` `stream()`."""
 
     _client: AsyncClient
 
@@ -43,6 +47,14 @@ class AsyncJob(JobFields):
     async def cancel(self) -> AsyncJob:
         """Ask the job to stop; it ends as cancelled within one training step."""
         return await self._client.jobs.cancel(self.id)
+
+    async def pause(self) -> AsyncJob:
+        """Pause the job: a queued one at once, a running one at its next checkpoint."""
+        return await self._client.jobs.pause(self.id)
+
+    async def resume(self) -> AsyncJob:
+        """Queue the paused job again; it continues from its checkpoint."""
+        return await self._client.jobs.resume(self.id)
 
     async def events(self, after: int | None = None) -> list[Event]:
         """Every event so far (or after an id)."""
@@ -102,6 +114,16 @@ class AsyncJobs(_Resource):
     async def cancel(self, job_id: str) -> AsyncJob:
         """Ask a job to stop."""
         data = await self._run(p.cancel_job(job_id, self._client.retry))
+        return make(AsyncJob, data, _client=self._client)
+
+    async def pause(self, job_id: str) -> AsyncJob:
+        """Pause a queued job at once (paused), or a running one at its next step (pausing)."""
+        data = await self._run(p.pause_job(job_id, self._client.retry))
+        return make(AsyncJob, data, _client=self._client)
+
+    async def resume(self, job_id: str) -> AsyncJob:
+        """Queue a paused job again; it continues from its checkpoint."""
+        data = await self._run(p.resume_job(job_id, self._client.retry))
         return make(AsyncJob, data, _client=self._client)
 
     async def delete(self, job_id: str) -> None:
@@ -199,6 +221,48 @@ class AsyncCatalog(_Resource):
         return [make(CatalogEntry, e) for e in body["data"]]
 
 
+class AsyncWorkers(_Resource):
+    """`client.workers`: the live workers of the service."""
+
+    async def list(self) -> builtins.list[Worker]:
+        """Workers seen within the heartbeat timeout (a job id only when the job is yours)."""
+        data = await self._run(p.list_json("/v1/workers", self._client.retry))
+        return [make(Worker, w) for w in data]
+
+
+class AsyncWebhooks(_Resource):
+    """`client.webhooks`: endpoints that receive this owner's job status changes, signed."""
+
+    async def create(self, url: str, *, description: str | None = None) -> Webhook:
+        """Register an endpoint; the answer's `secret` is shown this once."""
+        data = await self._run(p.create_webhook(url, description, self._client.retry))
+        return make(Webhook, data)
+
+    async def list(self) -> builtins.list[Webhook]:
+        """This owner's endpoints (without their secrets)."""
+        data = await self._run(p.list_json("/v1/webhooks", self._client.retry))
+        return [make(Webhook, w) for w in data]
+
+    async def get(self, webhook_id: str) -> Webhook:
+        """One endpoint: whether it is enabled, and why not."""
+        path = f"/v1/webhooks/{webhook_id}"
+        return make(Webhook, await self._run(p.get_json(path, self._client.retry)))
+
+    async def enable(self, webhook_id: str) -> Webhook:
+        """Turn a disabled endpoint back on."""
+        return make(Webhook, await self._run(p.enable_webhook(webhook_id, self._client.retry)))
+
+    async def delete(self, webhook_id: str) -> None:
+        """Stop sending to an endpoint and drop its log."""
+        await self._run(p.delete(f"/v1/webhooks/{webhook_id}", self._client.retry))
+
+    async def deliveries(self, webhook_id: str, *, limit: int = 100) -> builtins.list[Delivery]:
+        """The endpoint's log, newest first: each message, its attempts and outcome."""
+        path = f"/v1/webhooks/{webhook_id}/deliveries"
+        data = await self._run(p.list_json(path, self._client.retry, {"limit": limit}))
+        return [make(Delivery, d) for d in data]
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -235,6 +299,7 @@ class AsyncClient:
         )
         self.jobs, self.models = AsyncJobs(self), AsyncModels(self)
         self.datasets, self.catalog = AsyncDatasets(self), AsyncCatalog(self)
+        self.workers, self.webhooks = AsyncWorkers(self), AsyncWebhooks(self)
 
     async def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

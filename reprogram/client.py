@@ -18,11 +18,14 @@ from reprogram import protocol as p
 from reprogram.objects import (
     CatalogEntry,
     Dataset,
+    Delivery,
     Event,
     JobFields,
     Model,
     Prediction,
     Usage,
+    Webhook,
+    Worker,
     finished,
     make,
     predictions,
@@ -31,7 +34,8 @@ from reprogram.objects import (
 
 
 class Job(JobFields):
-    """A job; `wait()`, `refresh()`, `cancel()`, `events()` and `stream()` act on it."""
+    """A job; `wait()`, `refresh()`, `cancel()`, `pause()`, `resume()`, `events()` and `stream()`
+    act on it."""
 
     _client: Client
 
@@ -42,6 +46,14 @@ class Job(JobFields):
     def cancel(self) -> Job:
         """Ask the job to stop; it ends as cancelled within one training step."""
         return self._client.jobs.cancel(self.id)
+
+    def pause(self) -> Job:
+        """Pause the job: a queued one at once, a running one at its next checkpoint."""
+        return self._client.jobs.pause(self.id)
+
+    def resume(self) -> Job:
+        """Queue the paused job again; it continues from its checkpoint."""
+        return self._client.jobs.resume(self.id)
 
     def events(self, after: int | None = None) -> list[Event]:
         """Every event so far (or after an id)."""
@@ -96,6 +108,16 @@ class Jobs(_Resource):
     def cancel(self, job_id: str) -> Job:
         """Ask a job to stop."""
         data = self._run(p.cancel_job(job_id, self._client.retry))
+        return make(Job, data, _client=self._client)
+
+    def pause(self, job_id: str) -> Job:
+        """Pause a queued job at once (paused), or a running one at its next step (pausing)."""
+        data = self._run(p.pause_job(job_id, self._client.retry))
+        return make(Job, data, _client=self._client)
+
+    def resume(self, job_id: str) -> Job:
+        """Queue a paused job again; it continues from its checkpoint."""
+        data = self._run(p.resume_job(job_id, self._client.retry))
         return make(Job, data, _client=self._client)
 
     def delete(self, job_id: str) -> None:
@@ -190,6 +212,48 @@ class Catalog(_Resource):
         return [make(CatalogEntry, e) for e in body["data"]]
 
 
+class Workers(_Resource):
+    """`client.workers`: the live workers of the service."""
+
+    def list(self) -> builtins.list[Worker]:
+        """Workers seen within the heartbeat timeout (a job id only when the job is yours)."""
+        data = self._run(p.list_json("/v1/workers", self._client.retry))
+        return [make(Worker, w) for w in data]
+
+
+class Webhooks(_Resource):
+    """`client.webhooks`: endpoints that receive this owner's job status changes, signed."""
+
+    def create(self, url: str, *, description: str | None = None) -> Webhook:
+        """Register an endpoint; the answer's `secret` is shown this once."""
+        data = self._run(p.create_webhook(url, description, self._client.retry))
+        return make(Webhook, data)
+
+    def list(self) -> builtins.list[Webhook]:
+        """This owner's endpoints (without their secrets)."""
+        data = self._run(p.list_json("/v1/webhooks", self._client.retry))
+        return [make(Webhook, w) for w in data]
+
+    def get(self, webhook_id: str) -> Webhook:
+        """One endpoint: whether it is enabled, and why not."""
+        path = f"/v1/webhooks/{webhook_id}"
+        return make(Webhook, self._run(p.get_json(path, self._client.retry)))
+
+    def enable(self, webhook_id: str) -> Webhook:
+        """Turn a disabled endpoint back on."""
+        return make(Webhook, self._run(p.enable_webhook(webhook_id, self._client.retry)))
+
+    def delete(self, webhook_id: str) -> None:
+        """Stop sending to an endpoint and drop its log."""
+        self._run(p.delete(f"/v1/webhooks/{webhook_id}", self._client.retry))
+
+    def deliveries(self, webhook_id: str, *, limit: int = 100) -> builtins.list[Delivery]:
+        """The endpoint's log, newest first: each message, its attempts and outcome."""
+        path = f"/v1/webhooks/{webhook_id}/deliveries"
+        data = self._run(p.list_json(path, self._client.retry, {"limit": limit}))
+        return [make(Delivery, d) for d in data]
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -227,7 +291,7 @@ class Client:
             base_url=where.base_url, headers=where.headers, timeout=timeout, transport=transport
         )
         self.jobs, self.models, self.datasets = Jobs(self), Models(self), Datasets(self)
-        self.catalog = Catalog(self)
+        self.catalog, self.workers, self.webhooks = Catalog(self), Workers(self), Webhooks(self)
 
     def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

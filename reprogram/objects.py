@@ -1,8 +1,10 @@
-"""The typed objects both SDK clients return: jobs, events, models, datasets, predictions, usage."""
+"""The typed objects both SDK clients return: jobs, events, models, datasets, predictions, usage,
+workers and webhooks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from reprogram.errors import JobFailed
@@ -15,6 +17,19 @@ def make(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
     """An object from a JSON document, ignoring fields this SDK version does not know."""
     names = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     return cls(**{k: v for k, v in data.items() if k in names}, **extra)
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime (naive ones are UTC); None if absent or bad."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -89,6 +104,54 @@ class Usage:
 
 
 @dataclass
+class Worker:
+    """A live worker process: what it runs on, which queues it takes, and how busy it has been."""
+
+    id: str
+    kind: str
+    device: str = ""
+    memory_gb: float = 0.0
+    queues: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    last_seen: str | None = None
+    busy: bool = False
+    job_id: str | None = None  # its current job, shown only when it is yours
+    jobs_done: int = 0
+    jobs_per_hour: float = 0.0
+    busy_fraction: float = 0.0
+
+
+@dataclass
+class Webhook:
+    """An endpoint that receives signed job.<status> messages; `secret` only when just created."""
+
+    id: str
+    url: str
+    description: str | None = None
+    enabled: bool = True
+    failures: int = 0
+    disabled_reason: str | None = None
+    created_at: str | None = None
+    secret: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One message to a webhook endpoint and how its delivery went (or a note in its log)."""
+
+    id: str
+    type: str
+    status: str
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    created_at: str | None = None
+    delivered_at: str | None = None
+    next_attempt_at: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class JobFields:
     """What the service says about a job; `Job` and `AsyncJob` add the actions."""
 
@@ -105,7 +168,12 @@ class JobFields:
     error: str | None = None
     metrics: dict[str, Any] | None = None
     model_id: str | None = None
+    waiting_reason: str | None = None  # while queued: why no live worker can take it
+    estimated_finish_at: datetime | None = None
     _client: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.estimated_finish_at = timestamp(self.estimated_finish_at)
 
     @property
     def done(self) -> bool:

@@ -112,11 +112,13 @@ def _json(response: httpx.Response) -> Any:
         return response.text
 
 
-def call(request: Request, retry: Retry, *, gone_is_done: bool = False) -> Op[httpx.Response]:
+def call(
+    request: Request, retry: Retry, *, done_on_resend: frozenset[int] = frozenset()
+) -> Op[httpx.Response]:
     """Send a request, retrying what is safe to retry; raise a typed error for an error answer.
 
-    With `gone_is_done`, a 404 to a resend that an earlier attempt may have acted on is returned
-    as the answer rather than raised (see `delete`).
+    An error whose status is in `done_on_resend`, answering a resend that an earlier attempt may
+    have acted on, is returned as the answer rather than raised (see `delete` and `pause_job`).
     """
     attempt, may_have_acted = 0, False
     while True:
@@ -138,7 +140,7 @@ def call(request: Request, retry: Retry, *, gone_is_done: bool = False) -> Op[ht
             may_have_acted = may_have_acted or response.status_code != 429
             yield Sleep(retry.delay(attempt, response))
             continue
-        if response.status_code == 404 and gone_is_done and may_have_acted:
+        if response.status_code in done_on_resend and may_have_acted:
             return response
         if response.status_code >= 400:
             if request.stream:
@@ -175,7 +177,51 @@ def delete(path: str, retry: Retry) -> Op[None]:
     # delete that worked would send a careful caller hunting for a bug that is not there. A 404
     # to a first attempt, or to resends of attempts that never reached the service, still raises
     # NotFound: the id is wrong, or someone else's.
-    yield from call(Request("DELETE", path), retry, gone_is_done=True)
+    yield from call(Request("DELETE", path), retry, done_on_resend=frozenset({404}))
+
+
+def pause_job(job_id: str, retry: Retry) -> Op[Any]:
+    """Pause a queued job at once, or have a running one checkpoint and stop (status pausing)."""
+    return (yield from _transition(job_id, "pause", retry, reached={"pausing", "paused"}))
+
+
+def resume_job(job_id: str, retry: Retry) -> Op[Any]:
+    """Queue a paused job again; it continues from its checkpoint."""
+    return (yield from _transition(job_id, "resume", retry, reached={"queued", "running"}))
+
+
+def _transition(job_id: str, action: str, retry: Retry, *, reached: set[str]) -> Op[Any]:
+    """POST /v1/jobs/{id}/<action>; the job it answers with."""
+    request = Request("POST", f"/v1/jobs/{job_id}/{action}")
+    response = yield from call(request, retry, done_on_resend=frozenset({409}))
+    if response.status_code != 409:
+        return response.json()
+    # The 409 answers a resend whose lost first attempt may have done the work: if the job is
+    # where that attempt would have put it, the caller got what they asked for, as with delete.
+    job = yield from get_json(f"/v1/jobs/{job_id}", retry)
+    if job["status"] in reached:
+        return job
+    raise from_response(409, _json(response))
+
+
+def list_json(path: str, retry: Retry, params: dict[str, Any] | None = None) -> Op[Any]:
+    """The `data` of an unpaged list: {"data": [...]}."""
+    body = yield from get_json(path, retry, params)
+    return body["data"]
+
+
+def create_webhook(url: str, description: str | None, retry: Retry) -> Op[Any]:
+    """POST a webhook endpoint; not resent after a broken connection, since that could make two."""
+    body = {"url": url} | ({"description": description} if description is not None else {})
+    request = Request("POST", "/v1/webhooks", json=body, idempotent=False)
+    response = yield from call(request, retry)
+    return response.json()
+
+
+def enable_webhook(webhook_id: str, retry: Retry) -> Op[Any]:
+    """Turn a disabled webhook endpoint back on (enabling twice is harmless)."""
+    response = yield from call(Request("POST", f"/v1/webhooks/{webhook_id}/enable"), retry)
+    return response.json()
 
 
 def page(path: str, params: dict[str, Any], cursor: str | None, retry: Retry) -> Op[Any]:

@@ -12,7 +12,7 @@ from skimage import data as photos
 from support.client import small_job
 from support.proxy import proxy_for
 
-from reprogram import AsyncClient, AsyncJob, Event, Stored, Usage
+from reprogram import AsyncClient, AsyncJob, Event, Stored, Usage, Webhook
 from reprogram.errors import Conflict, InvalidRequest, JobFailed, NotFound
 
 
@@ -115,5 +115,42 @@ def test_delete_and_usage(service, tmp_path: Path) -> None:  # type: ignore[no-u
             with pytest.raises(NotFound):
                 await client.datasets.delete(dataset.id)
             assert await client.usage() == nothing
+
+    asyncio.run(scenario())
+
+
+def test_pause_resume_workers_and_webhooks(service) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("async-fleet")
+
+    async def scenario() -> None:
+        async with AsyncClient(service.api_url, key) as client:
+            workers = await client.workers.list()
+            assert service.env["REPROGRAM_QUEUE"] in {q for w in workers for q in w.queues}
+
+            hook = await client.webhooks.create("http://127.0.0.1:9/hook")
+            assert isinstance(hook, Webhook) and (hook.secret or "").startswith("whsec_")
+            assert (await client.webhooks.get(hook.id)).secret is None
+            assert [w.id for w in await client.webhooks.list()] == [hook.id]
+            assert (await client.webhooks.enable(hook.id)).enabled
+
+            # a job no live worker can hold stays queued: it pauses at once
+            waiting = await client.jobs.create(
+                small_job(name="async-waits", resources={"min_memory_gb": 100000})
+            )
+            assert waiting.waiting_reason and "100000 GB" in waiting.waiting_reason
+            paused = await waiting.pause()
+            assert paused.status == "paused" and paused.waiting_reason is None
+            with pytest.raises(Conflict) as info:
+                await client.jobs.pause(waiting.id)
+            assert info.value.code == "not_pausable"
+            resumed = await client.jobs.resume(waiting.id)
+            assert resumed.status == "queued" and resumed.waiting_reason
+            await resumed.cancel()
+
+            types = [d.type for d in await client.webhooks.deliveries(hook.id)]
+            assert {"job.paused", "job.cancelled"} <= set(types)
+            await client.webhooks.delete(hook.id)
+            with pytest.raises(NotFound):
+                await client.webhooks.deliveries(hook.id)
 
     asyncio.run(scenario())

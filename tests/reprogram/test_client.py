@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from support.client import small_job
 from support.proxy import proxy_for
 from support.services import free_port
 
-from reprogram import Client, Stored, Usage
+from reprogram import Client, Delivery, Stored, Usage, Webhook, Worker
 from reprogram.errors import (
     Conflict,
     ConnectionFailed,
@@ -262,3 +265,94 @@ def test_a_resent_delete_that_finds_nothing_succeeds_if_the_first_may_have_acted
         assert statuses == []
     finally:
         server.shutdown()
+
+
+SLOW = {"method": {"kind": "adversarial_program", "canvas_size": 32},
+        "hyperparameters": {"epochs": 200, "batch_size": 16}}  # fmt: skip
+
+
+def _until(sdk: Client, job_id: str, status: str, timeout: float = 120) -> None:
+    """Poll a job until it has `status`."""
+    deadline = time.monotonic() + timeout
+    while (job := sdk.jobs.get(job_id)).status != status:
+        assert time.monotonic() < deadline, f"job {job_id} still {job.status}"
+        time.sleep(0.2)
+
+
+def test_pause_and_resume_a_running_job(service) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("pauser")
+    with Client(service.api_url, key) as sdk:
+        job = sdk.jobs.create(small_job(name="sdk-pause", **SLOW))
+        with contextlib.closing(job.stream()) as events:
+            first = next(e for e in events if e.type == "epoch")
+        # The service pauses the job but the answer is lost; the resend's 409 finds it pausing.
+        with proxy_for(service.api_url) as proxy, Client(proxy.url, key, backoff=0.05) as lossy:
+            proxy.swallow(1)
+            pausing = lossy.jobs.pause(job.id)
+            assert proxy.connections >= 2
+        assert pausing.id == job.id and pausing.status in ("pausing", "paused")
+        _until(sdk, job.id, "paused")
+        paused = sdk.jobs.get(job.id)
+        assert paused.epoch >= first.epoch and paused.waiting_reason is None
+        with pytest.raises(Conflict) as info:
+            paused.pause()
+        assert info.value.code == "not_pausable"
+
+        resumed = paused.resume()
+        assert resumed.status in ("queued", "running")
+        assert resumed.estimated_finish_at is None or isinstance(resumed.estimated_finish_at,
+                                                                 datetime)  # fmt: skip
+        with contextlib.closing(job.stream()) as events:  # it goes on where it stopped
+            later = next(e for e in events if e.type == "epoch" and e.id > first.id
+                         and e.epoch > paused.epoch)  # fmt: skip
+        assert later.epoch == paused.epoch + 1
+        with pytest.raises(Conflict) as info:
+            sdk.jobs.resume(job.id)
+        assert info.value.code == "not_paused"
+        assert job.cancel().wait(timeout=120, raise_on_failure=False).status == "cancelled"
+
+
+def test_workers_and_a_waiting_job(sdk: Client, service) -> None:  # type: ignore[no-untyped-def]
+    workers = sdk.workers.list()
+    assert workers and all(isinstance(w, Worker) for w in workers)
+    ours = [w for w in workers if service.env["REPROGRAM_QUEUE"] in w.queues]
+    assert ours and ours[0].kind in ("cpu", "cuda") and ours[0].memory_gb > 0
+    assert ours[0].started_at and ours[0].jobs_per_hour >= 0
+
+    # no live worker has that much memory: the job waits and says why
+    huge = sdk.jobs.create(small_job(name="too-big", resources={"min_memory_gb": 100000}))
+    assert huge.status == "queued" and "100000 GB" in (huge.waiting_reason or "")
+    assert sdk.jobs.get(huge.id).waiting_reason == huge.waiting_reason
+    assert huge.cancel().status == "cancelled"
+    assert sdk.jobs.get(huge.id).waiting_reason is None
+
+
+def test_webhooks(service) -> None:  # type: ignore[no-untyped-def]
+    with Client(service.api_url, service.create_key("hooker")) as sdk:
+        created = sdk.webhooks.create("http://127.0.0.1:9/hook", description="nowhere")
+        assert (
+            isinstance(created, Webhook) and created.secret and created.secret.startswith("whsec_")
+        )
+        assert created.enabled and created.description == "nowhere" and created.failures == 0
+        got = sdk.webhooks.get(created.id)
+        assert got.secret is None and got.url == created.url
+        assert [w.id for w in sdk.webhooks.list()] == [created.id]
+        assert sdk.webhooks.enable(created.id).enabled
+        assert sdk.webhooks.deliveries(created.id) == []
+
+        # a status change of this owner's job is announced to the endpoint
+        job = sdk.jobs.create(small_job(name="hooked", resources={"min_memory_gb": 100000}))
+        job.cancel()
+        deliveries = sdk.webhooks.deliveries(created.id, limit=10)
+        assert deliveries and all(isinstance(d, Delivery) for d in deliveries)
+        cancelled = next(d for d in deliveries if d.type == "job.cancelled")
+        assert cancelled.payload["data"]["job_id"] == job.id
+        assert len(sdk.webhooks.deliveries(created.id, limit=1)) == 1
+
+        with pytest.raises(InvalidRequest) as info:
+            sdk.webhooks.create("ftp://example.com/hook")
+        assert info.value.field == "url"
+        assert sdk.webhooks.delete(created.id) is None
+        with pytest.raises(NotFound):
+            sdk.webhooks.get(created.id)
+        assert sdk.webhooks.list() == []
