@@ -29,6 +29,27 @@ def local_time(text: str | None) -> str | None:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else text
 
 
+def eta(finish: datetime | None, *, now: datetime | None = None) -> str | None:
+    """When something should finish: '~3 min left' within the hour, else 'eta 14:32:05' (local)."""
+    if finish is None:
+        return None
+    now = now or datetime.now(UTC)
+    left = time_left(finish, now=now)
+    if left is not None:
+        return left
+    local = finish.astimezone()
+    same_day = local.date() == now.astimezone().date()
+    return "eta " + local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+
+
+def time_left(finish: datetime, *, now: datetime | None = None) -> str | None:
+    """'~3 min left' (or '<1 min left') when `finish` is within the hour, else None."""
+    left = (finish - (now or datetime.now(UTC))).total_seconds()
+    if left < 60:
+        return "<1 min left"
+    return f"~{round(left / 60)} min left" if left < 3600 else None
+
+
 def duration(started_at: str | None, finished_at: str | None) -> str | None:
     """How long something that started and finished took."""
     start, end = parse_time(started_at), parse_time(finished_at)

@@ -1,4 +1,4 @@
-"""`reprogram jobs create | list | get | cancel | delete | watch`."""
+"""`reprogram jobs create | list | get | cancel | pause | resume | delete | watch`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from reprogram.commands.formatting import (
     duration,
     local_time,
     number,
+    time_left,
 )
 from reprogram.commands.output import (
     plain,
@@ -49,14 +50,22 @@ def jobs_create(
 def jobs_list(client: Client, *, status: list[str] | None, limit: int, as_json: bool) -> int:
     """Print your jobs, newest first (at most `limit`; 0 for all)."""
     headers = ("ID", "STATUS", "BACKBONE", "DATASET", "METHOD", "BEST VAL ACC", "CREATED")
+    waiting: list[Job] = []
 
     def row(j: Job) -> tuple[Any, ...]:
+        if j.status == JobStatus.QUEUED and j.waiting_reason:
+            waiting.append(j)
         return (j.id, _status_text(j), backbone_text(j.spec.get("backbone")),
                 dataset_text(j.spec.get("dataset")), j.spec.get("method", {}).get("kind", "-"),
                 number((j.metrics or {}).get("best_val_accuracy")), local_time(j.created_at))  # fmt: skip
 
-    return print_listing(client.jobs.list(status=status), limit=limit, as_json=as_json,
+    code = print_listing(client.jobs.list(status=status), limit=limit, as_json=as_json,
                          headers=headers, row=row, empty="no jobs")  # fmt: skip
+    if waiting:  # too long for a column; a note under the table, like the --limit one
+        print("", file=sys.stderr)
+    for j in waiting:
+        print(f"{j.id} waits: {j.waiting_reason}", file=sys.stderr)
+    return code
 
 
 def jobs_get(client: Client, *, job_id: str, as_json: bool) -> int:
@@ -73,6 +82,31 @@ def jobs_cancel(client: Client, *, job_id: str, as_json: bool) -> int:
         print(f"job {job.id} cancelling (it stops within a training step)")
     else:
         print(f"job {job.id} {job.status}")
+    return Exit.OK
+
+
+def jobs_pause(client: Client, *, job_id: str, as_json: bool) -> int:
+    """Pause a queued job at once, or have a running one checkpoint and free its worker."""
+    job = client.jobs.pause(job_id)
+    if as_json:
+        print_json(plain(job))
+    elif job.status == JobStatus.PAUSING:
+        print(f"job {job.id} pausing (it stops at its next training step; resume it later)")
+    else:
+        print(f"job {job.id} {job.status}")
+    return Exit.OK
+
+
+def jobs_resume(client: Client, *, job_id: str, as_json: bool) -> int:
+    """Queue a paused job again; it continues from its checkpoint."""
+    job = client.jobs.resume(job_id)
+    if as_json:
+        print_json(plain(job))
+    else:
+        print(f"job {job.id} {job.status}" + (f" (continues after epoch {job.epoch})"
+                                              if job.epoch else ""))  # fmt: skip
+        if job.status == JobStatus.QUEUED and job.waiting_reason:
+            print(f"waiting: {job.waiting_reason}", file=sys.stderr)
     return Exit.OK
 
 
@@ -114,6 +148,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
     hyper = ", ".join(f"{k} {v}" for k, v in hp.items() if k != "epochs")
     return [
         ("id", job.id), ("name", job.name), ("status", job.status),
+        ("waiting", job.waiting_reason if job.status == JobStatus.QUEUED else None),
         ("backbone", backbone_text(spec.get("backbone"))),
         ("dataset", dataset_text(spec.get("dataset"))),
         ("method", spec.get("method", {}).get("kind")),
@@ -121,6 +156,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
         ("hyperparameters", hyper), ("attempt", job.attempt),
         ("created", local_time(job.created_at)), ("started", local_time(job.started_at)),
         ("finished", local_time(job.finished_at)),
+        ("estimated finish", _finish_text(job)),
         ("duration", duration(job.started_at, job.finished_at)),
         ("test accuracy", number(metrics.get("test_accuracy"))),
         ("best val acc", number(metrics.get("best_val_accuracy"))),
@@ -128,9 +164,22 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
     ]  # fmt: skip
 
 
+def _finish_text(job: Job) -> str | None:
+    """When an unfinished job should finish, in local time, with the time left if it is soon."""
+    if job.done or job.estimated_finish_at is None:
+        return None
+    left = time_left(job.estimated_finish_at)
+    text = job.estimated_finish_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text} ({left})" if left else text
+
+
 def _status_text(job: Job) -> str:
     """A job's status, with its epoch while it runs."""
     total = job.spec.get("hyperparameters", {}).get("epochs")
     if job.status == JobStatus.RUNNING and total:
         return f"{JobStatus.RUNNING} {job.epoch}/{total}"
+    if job.status == JobStatus.QUEUED and job.waiting_reason:
+        return f"{JobStatus.QUEUED} (waiting)"
+    if job.status in (JobStatus.PAUSING, JobStatus.PAUSED) and total and job.epoch:
+        return f"{job.status} {job.epoch}/{total}"
     return job.status

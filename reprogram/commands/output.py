@@ -6,16 +6,22 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from reprogram.commands.exits import Exit
-from reprogram.objects import Dataset, JobFields, Model
 
 
-def plain(obj: JobFields | Model | Dataset) -> dict[str, Any]:
+def plain(obj: Any) -> dict[str, Any]:
     """A dataclass from the SDK as JSON-ready data (its private fields left out)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.name.startswith("_")}
+    return {f.name: _json_ready(getattr(obj, f.name)) for f in fields(obj)
+            if not f.name.startswith("_")}  # fmt: skip
+
+
+def _json_ready(value: Any) -> Any:
+    """A field's value as JSON can hold it: parsed timestamps back to ISO 8601."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def print_listing(
@@ -41,7 +47,7 @@ def print_listing(
 def print_one(
     obj: Any, *, fields: Callable[[Any], Iterable[tuple[str, Any]]], as_json: bool
 ) -> int:
-    """One job, model or dataset as JSON or as aligned `key  value` lines."""
+    """One job, model, dataset or webhook as JSON or as aligned `key  value` lines."""
     if as_json:
         print_json(plain(obj))
     else:

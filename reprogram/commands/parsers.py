@@ -1,5 +1,5 @@
-"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog` and `usage`, and the
-options every one of them takes."""
+"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog`, `webhooks`, `usage`
+and `workers`, and the options every one of them takes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reprogram.commands import catalog, datasets, jobs, models, usage
+from reprogram.commands import catalog, datasets, jobs, models, usage, webhooks, workers
 from reprogram.commands.exits import EXIT_CODES
 from reprogram.commands.running import run
 from reprogram.statuses import JobStatus
@@ -37,16 +37,21 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `jobs`, `models`, `datasets`, `catalog` and their subcommands, and `usage`."""
-    _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, delete, watch"))
+    """Register `jobs`, `models`, `datasets`, `catalog`, `webhooks` and their subcommands, and
+    `usage` and `workers`."""
+    _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, pause, "
+                                  "resume, delete, watch"))  # fmt: skip
     _add_models(_group(sub, "models", "trained models: list, get, predict, export, delete"))
     _add_datasets(_group(sub, "datasets", "uploaded image-folder datasets"))
     _add_catalog(_group(sub, "catalog", "what the service can run: backbones, datasets, methods"))
+    _add_webhooks(_group(sub, "webhooks", "signed messages to your URLs when a job changes status"))
     _command(sub, "usage", usage.usage_show, "what you store: datasets and models, and their size")
+    _command(sub, "workers", workers.workers_list,
+             "the live workers: device, queues, current job, throughput")  # fmt: skip
 
 
 def _add_jobs(group: argparse._SubParsersAction) -> None:
-    """`jobs create | list | get | cancel | delete | watch`."""
+    """`jobs create | list | get | cancel | pause | resume | delete | watch`."""
     create = _command(group, "create", jobs.jobs_create, "queue a job from a spec file")
     create.add_argument("spec", metavar="SPEC", help="job spec JSON file ('-' reads stdin)")
     create.add_argument("--watch", "-w", action="store_true", help="follow it until it ends")
@@ -59,6 +64,12 @@ def _add_jobs(group: argparse._SubParsersAction) -> None:
                          help="at most N jobs (default 50; 0: all)")  # fmt: skip
     _command(group, "get", jobs.jobs_get, "one job").add_argument("job_id", metavar="ID")
     _command(group, "cancel", jobs.jobs_cancel, "cancel a job").add_argument("job_id", metavar="ID")
+    pause = _command(group, "pause", jobs.jobs_pause,
+                     "pause: a queued job at once, a running one at its next step")  # fmt: skip
+    pause.add_argument("job_id", metavar="ID")
+    resume = _command(group, "resume", jobs.jobs_resume,
+                      "queue a paused job again; it continues from its checkpoint")  # fmt: skip
+    resume.add_argument("job_id", metavar="ID")
     delete = _command(group, "delete", jobs.jobs_delete,
                       "delete a finished job and its events (its model first)")  # fmt: skip
     delete.add_argument("job_id", metavar="ID")
@@ -109,6 +120,26 @@ def _add_catalog(group: argparse._SubParsersAction) -> None:
         _command(group, kind, catalog.catalog_list, f"the {kind} the service knows").set_defaults(
             kind=kind
         )
+
+
+def _add_webhooks(group: argparse._SubParsersAction) -> None:
+    """`webhooks create | list | get | enable | delete | deliveries`."""
+    create = _command(group, "create", webhooks.webhooks_create,
+                      "send job status changes to a URL, signed (secret shown once)")  # fmt: skip
+    create.add_argument("webhook_url", metavar="URL")  # not "url": that is --url, the service
+    create.add_argument("--description", "-d", metavar="TEXT", help="a note for yourself")
+    _command(group, "list", webhooks.webhooks_list, "your webhook endpoints")
+    for name, function, help in (
+        ("get", webhooks.webhooks_get, "one endpoint: enabled or why not"),
+        ("enable", webhooks.webhooks_enable, "turn a disabled endpoint back on"),
+        ("delete", webhooks.webhooks_delete, "stop sending to an endpoint and drop its log"),
+    ):
+        _command(group, name, function, help).add_argument("webhook_id", metavar="ID")
+    deliveries = _command(group, "deliveries", webhooks.webhooks_deliveries,
+                          "an endpoint's log, newest first")  # fmt: skip
+    deliveries.add_argument("webhook_id", metavar="ID")
+    deliveries.add_argument("--limit", type=_positive, default=100, metavar="N",
+                            help="at most N deliveries (default 100, at most 500)")  # fmt: skip
 
 
 def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:

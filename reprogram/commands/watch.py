@@ -9,10 +9,10 @@ from typing import TextIO
 
 from reprogram.client import Client, Job
 from reprogram.commands.exits import Exit
-from reprogram.commands.formatting import duration, number
+from reprogram.commands.formatting import duration, eta, number
 from reprogram.commands.output import plain, print_json
 from reprogram.commands.running import fail
-from reprogram.objects import Event
+from reprogram.objects import Event, timestamp
 from reprogram.statuses import JobStatus
 
 # Fixed widths, because rows are printed as the epochs arrive.
@@ -94,6 +94,7 @@ class _Progress:
     def __init__(self, job: Job, total: int, *, stream: TextIO) -> None:
         self.job_id, self.total, self.stream = job.id, total, stream
         self.status, self.epoch, self.val = job.status, 0, None  # the stream replays from the start
+        self.finish = job.estimated_finish_at  # the latest epoch event's estimate replaces it
         self.live = stream.isatty()
         self.shown = False
 
@@ -104,6 +105,7 @@ class _Progress:
         if event is not None and event.epoch:
             self.epoch = event.epoch
             self.val = (event.metrics or {}).get("val_accuracy")
+            self.finish = timestamp((event.metrics or {}).get("estimated_finish_at")) or self.finish
         self.draw()
 
     def draw(self) -> None:
@@ -116,6 +118,8 @@ class _Progress:
         line = f"{self.job_id}  {self.status:<10} [{bar}] {self.epoch}/{self.total or '?'} epochs"
         if self.val is not None:
             line += f"  val acc {self.val:.4f}"
+        if self.status in (JobStatus.QUEUED, JobStatus.RUNNING) and (left := eta(self.finish)):
+            line += f"  {left}"
         columns = shutil.get_terminal_size((100, 20)).columns
         self.stream.write("\r" + line[: columns - 1] + "\033[K")
         self.stream.flush()

@@ -302,3 +302,97 @@ def test_delete_and_usage(cli, service, tmp_path: Path) -> None:  # type: ignore
     assert code == Exit.OK and out == f"deleted dataset {dataset['id']}\n"
     code, out, _ = cli("usage", "--json", api_key=key)
     assert json.loads(out)["models"] == json.loads(out)["datasets"] == {"count": 0, "bytes": 0}
+
+
+def test_pause_resume_and_why_a_job_waits(cli, service) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("cli-pauser")
+    huge = json.dumps(small_job(name="cli-waits", resources={"min_memory_gb": 100000}))
+    code, out, err = cli("jobs", "create", "-", "--json", api_key=key, stdin=huge)
+    assert code == Exit.OK, err
+    job_id = json.loads(out)["id"]
+
+    code, out, _ = cli("jobs", "get", job_id, api_key=key)
+    fields = dict(line.split(None, 1) for line in out.splitlines())
+    assert code == Exit.OK and fields["status"] == "queued"
+    assert "no live worker" in fields["waiting"] and "100000 GB" in fields["waiting"]
+    code, out, err = cli("jobs", "list", api_key=key)
+    row = next(line for line in out.splitlines() if line.startswith(job_id))
+    assert "queued (waiting)" in row and f"{job_id} waits: no live worker" in err
+
+    code, out, _ = cli("jobs", "pause", job_id, api_key=key)  # queued: paused at once
+    assert (code, out) == (Exit.OK, f"job {job_id} paused\n")
+    code, out, err = cli("jobs", "pause", job_id, api_key=key)
+    assert (code, out) == (Exit.REJECTED, "") and "paused" in err and err.startswith("error: ")
+    code, out, _ = cli("jobs", "get", job_id, api_key=key)
+    assert "waiting" not in out and "paused" in out
+
+    code, out, err = cli("jobs", "resume", job_id, "--json", api_key=key)
+    assert code == Exit.OK, err
+    resumed = json.loads(out)
+    assert resumed["status"] == "queued" and "100000 GB" in resumed["waiting_reason"]
+    code, out, err = cli("jobs", "resume", job_id, api_key=key)
+    assert (code, out) == (Exit.REJECTED, "") and "not paused" in err
+    code, _, err = cli("jobs", "pause", "job_nope", api_key=key)
+    assert code == Exit.NOT_FOUND and "job_nope" in err
+    assert cli("jobs", "cancel", job_id, api_key=key)[0] == Exit.OK
+
+
+def test_workers(cli, service) -> None:  # type: ignore[no-untyped-def]
+    queue = service.env["REPROGRAM_QUEUE"]
+    code, out, err = cli("workers")
+    assert code == Exit.OK, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "KIND", "DEVICE", "MEM", "QUEUES", "BUSY", "JOBS", "JOBS/H"]
+    row = next(line for line in lines if f"{queue},{queue}-" in line)
+    assert row[lines[0].index("MEM") :].split()[1] == "GB"
+    code, out, _ = cli("workers", "--json")
+    listed = json.loads(out)
+    assert code == Exit.OK and listed["has_more"] is False
+    ours = next(w for w in listed["data"] if queue in w["queues"])
+    assert set(ours) >= {"id", "kind", "device", "memory_gb", "busy", "jobs_done", "jobs_per_hour"}
+
+
+def test_webhooks(cli, service) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("cli-hooker")
+    code, out, err = cli("webhooks", "create", "http://127.0.0.1:9/hook", "--description",
+                         "nowhere", api_key=key)  # fmt: skip
+    assert code == Exit.OK, err
+    fields = dict(line.split(None, 1) for line in out.splitlines())
+    assert fields["secret"].startswith("whsec_") and fields["url"] == "http://127.0.0.1:9/hook"
+    assert "shown only this once" in err and fields["description"] == "nowhere"
+    hook_id = fields["id"]
+    code, out, _ = cli("webhooks", "create", "https://example.com/hook", "--json", api_key=key)
+    other = json.loads(out)
+    assert code == Exit.OK and other["secret"].startswith("whsec_") and other["enabled"] is True
+
+    code, out, _ = cli("webhooks", "list", api_key=key)
+    lines = out.splitlines()
+    assert code == Exit.OK and lines[0].split()[:4] == ["ID", "URL", "ENABLED", "FAILURES"]
+    assert {line.split()[0] for line in lines[1:]} == {hook_id, other["id"]}
+    code, out, _ = cli("webhooks", "get", hook_id, api_key=key)
+    assert code == Exit.OK and "secret" not in out and "enabled" in out and hook_id in out
+    code, out, _ = cli("webhooks", "enable", hook_id, api_key=key)
+    assert (code, out) == (Exit.OK, f"enabled webhook {hook_id}\n")
+    code, out, err = cli("webhooks", "deliveries", hook_id, api_key=key)
+    assert (code, out) == (Exit.OK, "") and "no deliveries" in err
+    code, out, _ = cli("webhooks", "deliveries", hook_id, "--json", api_key=key)
+    assert json.loads(out) == {"data": [], "has_more": False}
+
+    job = json.dumps(small_job(name="cli-hooked", resources={"min_memory_gb": 100000}))
+    job_id = json.loads(cli("jobs", "create", "-", "--json", api_key=key, stdin=job)[1])["id"]
+    cli("jobs", "cancel", job_id, api_key=key)
+    code, out, _ = cli("webhooks", "deliveries", hook_id, "--limit", "1", "--json", api_key=key)
+    shown = json.loads(out)
+    assert code == Exit.OK and len(shown["data"]) == 1 and shown["has_more"] is True
+    assert shown["data"][0]["type"] == "job.cancelled"
+    code, out, _ = cli("webhooks", "deliveries", hook_id, api_key=key)
+    assert out.splitlines()[0].split()[:3] == ["ID", "TYPE", "STATUS"] and "job.cancelled" in out
+
+    code, out, err = cli("webhooks", "create", "ftp://example.com/hook", api_key=key)
+    assert (code, out) == (Exit.REJECTED, "") and "url" in err
+    code, out, _ = cli("webhooks", "delete", hook_id, "--json", api_key=key)
+    assert json.loads(out) == {"id": hook_id, "object": "webhook", "deleted": True}
+    code, out, _ = cli("webhooks", "delete", other["id"], api_key=key)
+    assert (code, out) == (Exit.OK, f"deleted webhook {other['id']}\n")
+    code, _, err = cli("webhooks", "get", hook_id, api_key=key)
+    assert code == Exit.NOT_FOUND and hook_id in err
