@@ -6,6 +6,7 @@ import { loginPage } from "./login.js";
 import { modelPage, modelsPage } from "./models.js";
 import { newJobPage } from "./newjob.js";
 import { h } from "./ui.js";
+import { workersPage } from "./workers.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^#\/jobs\/([\w-]+)$/, "jobs", (m) => (root, ctx) => jobPage(root, ctx, m[1])],
   [/^#\/models\/([\w-]+)$/, "models", (m) => (root, ctx) => modelPage(root, ctx, m[1])],
   [/^#\/models\/?$/, "models", () => modelsPage],
+  [/^#\/workers\/?$/, "workers", () => workersPage],
   [/^#\/jobs\/?(\?.*)?$/, "jobs", () => jobsPage],
 ];
 
@@ -44,6 +46,7 @@ function header(section) {
       ? [
           h("a", { href: "#/jobs", class: section === "jobs" ? "active" : null }, "Jobs"),
           h("a", { href: "#/models", class: section === "models" ? "active" : null }, "Models"),
+          h("a", { href: "#/workers", class: section === "workers" ? "active" : null }, "Workers"),
           h(
             "a",
             {

@@ -1,4 +1,5 @@
-// The jobs list (filterable by status) and a job's page (live curves, events, cancel, delete).
+// The jobs list (filterable by status) and a job's page (live curves, events, estimated finish,
+// pause, resume, cancel, delete).
 
 import { followEvents, request } from "./api.js";
 import { lineChart } from "./chart.js";
@@ -8,6 +9,7 @@ import {
   ago,
   backboneName,
   clock,
+  countdown,
   datasetName,
   duration,
   errorBox,
@@ -197,7 +199,7 @@ function eventRow(event) {
   );
 }
 
-/** One job: spec, progress, live loss and accuracy curves, the events log, cancel, delete. */
+/** One job: spec, progress and estimated finish, live curves, the events log, and its actions. */
 export function jobPage(root, ctx, jobId) {
   const controller = new AbortController();
   let job = null;
@@ -227,12 +229,15 @@ export function jobPage(root, ctx, jobId) {
   const heading = h("div", {});
   const stats = h("div", { class: "stats" });
   const progress = h("div", { class: "progress" }, h("div", { class: "progress-bar" }));
+  const eta = h("div", { class: "progress-meta muted small", id: "eta" });
+  const waiting = h("div", {});
   const streamState = h("span", { class: "stream-state", id: "stream-state" }, "connecting…");
   const message = h("div", {});
   const log = h("ol", { class: "events", id: "events" });
   const spec = h("pre", { class: "code", id: "spec" });
   let bestVal = null;
   let lastEpoch = 0;
+  let eventFinish = null; // the latest epoch event's estimate, newer than the job's when it came
 
   function cancelButton() {
     if (!job || !ACTIVE.includes(job.status)) return null;
@@ -259,6 +264,39 @@ export function jobPage(root, ctx, jobId) {
       }
     });
     return button;
+  }
+
+  /** Pause (a running or queued job) or Resume (a paused one), built like the cancel button. */
+  function pauseButton() {
+    if (!job || !["running", "queued", "pausing", "paused"].includes(job.status)) return null;
+    const resume = job.status === "paused";
+    const busy = job.status === "pausing";
+    const button = h(
+      "button",
+      { class: "button", id: resume ? "resume-job" : "pause-job", disabled: busy },
+      busy ? "Pausing…" : resume ? "Resume" : "Pause",
+    );
+    const verb = resume ? "resume" : "pause";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = resume ? "Resuming…" : "Pausing…";
+      try {
+        update(await request(`/v1/jobs/${jobId}/${verb}`, { method: "POST" }));
+      } catch (error) {
+        if (ctx.fail(error)) return;
+        message.replaceChildren(errorBox(error, `Could not ${verb} the job`));
+        refresh();
+      }
+    });
+    return button;
+  }
+
+  /** When the job should finish: the latest epoch's estimate, else the job's, while it can run. */
+  function showEta() {
+    const finish = eventFinish || (job && job.estimated_finish_at);
+    const shown = job && ["queued", "running"].includes(job.status) && finish;
+    eta.hidden = !shown;
+    eta.textContent = shown ? `finishes ${clock(finish)} (${countdown(finish)})` : "";
   }
 
   function deleteButton() {
@@ -288,6 +326,7 @@ export function jobPage(root, ctx, jobId) {
     const s = job.spec || {};
     const epochs = (s.hyperparameters && s.hyperparameters.epochs) || 10;
     const actions = [
+      pauseButton(),
       cancelButton(),
       deleteButton(),
       job.model_id
@@ -317,6 +356,18 @@ export function jobPage(root, ctx, jobId) {
       }),
       ...(job.error ? [errorBox({ message: job.error }, `Job ${job.status}`)] : []),
     );
+    waiting.replaceChildren(
+      ...(job.status === "queued" && job.waiting_reason
+        ? [
+            h(
+              "div",
+              { class: "alert alert-info", id: "waiting-reason", role: "status" },
+              h("strong", {}, "Waiting for a worker"),
+              h("span", {}, job.waiting_reason),
+            ),
+          ]
+        : []),
+    );
     const epoch = Math.max(job.epoch || 0, lastEpoch);
     stats.replaceChildren(
       stat("backbone", backboneName(s.backbone)),
@@ -331,11 +382,13 @@ export function jobPage(root, ctx, jobId) {
     progress.className = `progress progress-${job.status}`;
     progress.firstChild.style.width = `${(fraction * 100).toFixed(1)}%`;
     spec.textContent = JSON.stringify(job.spec, null, 2);
+    showEta();
     clearInterval(ticker);
-    if (job.status === "running" || job.status === "cancelling") {
+    if (["running", "cancelling", "pausing"].includes(job.status)) {
       ticker = setInterval(() => {
         const value = document.querySelector("#stat-duration .stat-value");
         if (value) value.textContent = duration(job.started_at, null);
+        showEta();
       }, 1000);
     }
   }
@@ -359,15 +412,20 @@ export function jobPage(root, ctx, jobId) {
       lastEpoch = Math.max(lastEpoch, event.epoch);
       const val = event.metrics.val_accuracy;
       if (typeof val === "number") bestVal = Math.max(bestVal ?? 0, val);
+      if (event.metrics.estimated_finish_at) eventFinish = event.metrics.estimated_finish_at;
       if (job) update(job);
     }
-    if (event.type === "status") refresh();
+    if (event.type === "status") {
+      eventFinish = null; // a pause or a resume: the next epoch, or the job, estimates again
+      refresh();
+    }
   }
 
   root.append(
     heading,
     message,
-    h("div", { class: "stats-row" }, stats, progress),
+    waiting,
+    h("div", { class: "stats-row" }, stats, progress, eta),
     h(
       "div",
       { class: "grid-2" },

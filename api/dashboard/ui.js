@@ -85,6 +85,14 @@ export function clock(timestamp) {
   return new Date(timestamp).toLocaleTimeString("en-GB");
 }
 
+/** The time until a timestamp: "<1 min left", "~3 min left", "~2 h 5 min left". */
+export function countdown(timestamp) {
+  const minutes = Math.round((Date.parse(timestamp) - Date.now()) / 60000);
+  if (minutes < 1) return "<1 min left";
+  if (minutes < 60) return `~${minutes} min left`;
+  return `~${Math.floor(minutes / 60)} h ${minutes % 60} min left`;
+}
+
 /** A timestamp relative to now: "just now", "4 min ago", "3 h ago", or the date. */
 export function ago(timestamp) {
   if (!timestamp) return "—";

@@ -238,3 +238,43 @@ def test_delete_a_model_then_its_job(page: Any, service: Any) -> None:
     page.goto(f"/#/jobs/{job['id']}")
     page.click("#delete-job")
     page.wait_for_selector("#jobs-table >> text=No jobs yet")
+
+
+def test_pause_resume_waiting_reason_and_workers(page: Any, service: Any) -> None:
+    key = service.create_key("dash-frank")
+    with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
+             timeout=120) as api:  # fmt: skip
+        slow = api.post("/v1/jobs", json=small_job(
+            name="dash-pause", method={"kind": "adversarial_program", "canvas_size": 32},
+            hyperparameters={"epochs": 200, "batch_size": 16})).json()  # fmt: skip
+        # no live worker has that much memory: it waits, and says why
+        huge = api.post("/v1/jobs", json=small_job(
+            name="dash-waits", resources={"min_memory_gb": 100000})).json()  # fmt: skip
+        _sign_in(page, key)
+
+        # A running job shows when it should finish; Pause stops it, Resume queues it again.
+        page.goto(f"/#/jobs/{slow['id']}")
+        page.wait_for_function(MORE_POINTS_THAN, arg=1, timeout=WAIT_MS)
+        eta = page.wait_for_selector("#eta:not([hidden])")
+        assert eta.inner_text().startswith("finishes ") and "left" in eta.inner_text()
+        page.click("#pause-job")
+        page.wait_for_selector("h1 [data-status=paused]", timeout=WAIT_MS)
+        assert page.query_selector("#pause-job") is None
+        assert page.is_hidden("#eta") and page.query_selector("#cancel-job") is not None
+        page.click("#resume-job")
+        page.wait_for_selector("#pause-job")
+        assert api.get(f"/v1/jobs/{slow['id']}").json()["status"] in ("queued", "running")
+        assert api.post(f"/v1/jobs/{slow['id']}/cancel").status_code == 200
+
+        page.goto(f"/#/jobs/{huge['id']}")
+        reason = page.wait_for_selector("#waiting-reason")
+        assert "100000 GB" in reason.inner_text()
+        page.click("#pause-job")  # a queued job pauses at once
+        page.wait_for_selector("h1 [data-status=paused]")
+        assert page.query_selector("#waiting-reason") is None
+        assert api.post(f"/v1/jobs/{huge['id']}/cancel").status_code == 200
+
+    page.click("#nav >> text=Workers")
+    row = page.wait_for_selector("#workers-table tbody tr[data-worker-id]")
+    assert service.env["REPROGRAM_QUEUE"] in page.inner_text("#workers-table tbody")
+    assert "GB" in row.inner_text()
