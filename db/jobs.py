@@ -320,27 +320,35 @@ def finish_job(
 
 
 def request_cancel(session: Session, *, job: Job) -> Job:
-    """Cancel a queued job at once, or ask a running one to stop (it sees the flag within a step)."""
-    if job.status in (QUEUED, PAUSED):
+    """Cancel a queued or paused job at once, or ask a running one to stop within a step."""
+    return _move(session, job=job, moves={QUEUED: CANCELLED, PAUSED: CANCELLED,
+                                          RUNNING: CANCELLING, PAUSING: CANCELLING})  # fmt: skip
+
+
+def _move(session: Session, *, job: Job, moves: dict[JobStatus, JobStatus]) -> Job:
+    """Move the job from its status to the one `moves` gives, whatever a worker did meanwhile.
+
+    Each try is a conditional UPDATE on the status just read: a worker that claimed the job (or
+    let it go) in between makes it miss, and the next try reads the new status and moves that.
+    """
+    for _ in range(4):
+        session.refresh(job)
+        target = moves.get(JobStatus(job.status))
+        if target is None:
+            break  # finished, or already where it was asked to go
+        values: dict[str, Any] = {"status": target}
+        if target in FINISHED:
+            values["finished_at"] = utcnow()
         result = _update(
             session,
             update(Job)
             .where(Job.id == job.id, Job.status == job.status)
-            .values(status=CANCELLED, finished_at=utcnow())
+            .values(**values)
             .execution_options(synchronize_session=False),
         )
         if result.rowcount == 1:
-            add_event(session, job_id=job.id, type="status", message=CANCELLED)
-    elif job.status in (RUNNING, PAUSING):
-        result = _update(
-            session,
-            update(Job)
-            .where(Job.id == job.id, Job.status == job.status)
-            .values(status=CANCELLING)
-            .execution_options(synchronize_session=False),
-        )
-        if result.rowcount == 1:
-            add_event(session, job_id=job.id, type="status", message=CANCELLING)
+            add_event(session, job_id=job.id, type="status", message=target)
+            break
     session.refresh(job)
     return job
 
@@ -363,19 +371,7 @@ def record_pace(session: Session, *, job_id: str, seconds_per_epoch: float) -> N
 
 def request_pause(session: Session, *, job: Job) -> Job:
     """Pause a queued job at once, or ask a running one to checkpoint and stop within a step."""
-    target = {QUEUED: PAUSED, RUNNING: PAUSING}.get(JobStatus(job.status))
-    if target is not None:
-        result = _update(
-            session,
-            update(Job)
-            .where(Job.id == job.id, Job.status == job.status)
-            .values(status=target)
-            .execution_options(synchronize_session=False),
-        )
-        if result.rowcount == 1:
-            add_event(session, job_id=job.id, type="status", message=target)
-    session.refresh(job)
-    return job
+    return _move(session, job=job, moves={QUEUED: PAUSED, RUNNING: PAUSING})
 
 
 def paused(session: Session, *, job_id: str, reason: str, worker: str | None = None) -> bool:

@@ -92,3 +92,22 @@ def test_idempotency_and_paging(database_url: str) -> None:
             if cursor is None:
                 break
     assert len(seen) == len(set(seen)) == 5
+
+
+def test_a_cancel_or_pause_lands_even_if_a_worker_claims_the_job_meanwhile(
+    database_url: str,
+) -> None:
+    owner = _owner(database_url, "racing")
+    stale = timedelta(seconds=60)
+    for request, expected in ((jobs.request_cancel, jobs.CANCELLING),
+                              (jobs.request_pause, jobs.PAUSING)):  # fmt: skip
+        with session_scope(database_url) as session:
+            job_id = jobs.create_job(session, owner_id=owner, spec=SPEC)[0].id
+        with session_scope(database_url) as api:
+            seen = jobs.get_job(api, job_id=job_id)
+            assert seen is not None and seen.status == jobs.QUEUED  # what the API read...
+            with session_scope(database_url) as worker:  # ...before a worker claimed it
+                assert jobs.claim_job(worker, job_id=job_id, worker="w", stale_after=stale)
+            assert request(api, job=seen).status == expected
+        with session_scope(database_url) as session:
+            assert jobs.job_status(session, job_id=job_id) == expected
