@@ -46,7 +46,8 @@ def test_integer_parameters_refuse_what_they_cannot_hold(alice) -> None:  # type
     swept = _parameters(document)
     assert ("get", "/v1/jobs/{job_id}/events", "after") in {(m, p, n) for m, p, n, _ in swept}
     for method, path, name, schema in swept:
-        url = path.format(job_id=job["id"], model_id="mdl_none", dataset_id="ds_none")
+        url = path.format(job_id=job["id"], model_id="mdl_none", dataset_id="ds_none",
+                          webhook_id="wh_none")  # fmt: skip
         outside = [*HUGE]
         if "minimum" in schema:
             outside.append(int(schema["minimum"]) - 1)
