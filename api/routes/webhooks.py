@@ -14,7 +14,9 @@ from services import webhooks
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=responses(401, 422, 503))
 
 
-@router.post("", status_code=201, response_model=schemas.WebhookCreated, responses=responses(413))
+@router.post(
+    "", status_code=201, response_model=schemas.WebhookCreated, responses=responses(400, 413)
+)
 def create_webhook(
     body: schemas.WebhookCreate, owner: OwnerDep, session: SessionDep
 ) -> schemas.WebhookCreated:
