@@ -2,7 +2,8 @@
 
 On a private Postgres and redis-server (started here, removed afterwards), one API and N worker
 processes, each with its own data directory (no shared disk: an uploaded dataset reaches each
-worker through the database). Each worker gets an equal share of the cores. First every worker
+worker through the database). Every worker gets --threads torch threads (1), whatever N, so N
+workers on N free cores should do N times one's work. First every worker
 runs one job untimed (its caches fill); then a queue of --jobs jobs is timed from submission to
 the last one's end. Printed side by side:
 
@@ -15,7 +16,7 @@ the last one's end. Printed side by side:
 The jobs train adversarial programs (every step runs the backbone: nothing is cached between
 jobs), each with its own seed.
 
-    .venv/bin/python bench/fleet.py [--workers 1 2 4] [--jobs 8] [--epochs 3]
+    .venv/bin/python bench/fleet.py [--workers 1 2 4] [--jobs 8] [--epochs 8] [--threads 1]
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def _run(api: Api, specs: list[dict[str, Any]]) -> tuple[float, list[dict[str, A
     return time.monotonic() - started, done
 
 
-def _fleet(env: dict[str, str], data: Path, workers: int) -> list[Service]:
-    share = str(max(1, (os.cpu_count() or 1) // workers))
+def _fleet(env: dict[str, str], data: Path, workers: int, threads: int) -> list[Service]:
+    share = str(threads)
     fleet = []
     for n in range(workers):
         folder = data / f"w{n}"
@@ -123,7 +124,7 @@ def _deployment(
                           queue=f"fleet{workers}")  # fmt: skip
         (data / "api").mkdir()
         api_side = Service(env=env, data_dir=data / "api")
-        fleet = _fleet(env, data, workers)
+        fleet = _fleet(env, data, workers, args.threads)
         try:
             api_side.start_api()
             key = api_side.create_key("bench")
@@ -141,6 +142,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per worker (the same for every N, so N workers ask for N shares)",
+    )
     args = parser.parse_args()
     print(f"$ {command_line()}\n{os.cpu_count()} CPU cores")
     postgres, redis = PrivatePostgres(), PrivateRedis()
