@@ -1,4 +1,4 @@
-"""Owner-scoped queries: every read of a job, dataset or model starts from what its owner may see."""
+"""Owner-scoped queries: every read of an owner's rows starts from what that owner may see."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import Session
 
-from db.models import Dataset, Job, Model, is_id
+from db.models import Dataset, Job, Model, WebhookEndpoint, is_id
 
 # The tables whose rows belong to an owner.
-M = TypeVar("M", Job, Dataset, Model)
+M = TypeVar("M", Job, Dataset, Model, WebhookEndpoint)
 
 
 class OwnedRepository(Generic[M]):

@@ -12,10 +12,10 @@ from config.settings import Settings
 from db import objects as db_objects
 from db import resources
 from db.models import Dataset, new_id
-from db.repository import OwnedRepository
 from reprogramming.data.archives import ArchiveError, extract_image_folder
 from reprogramming.hashing import file_sha256
-from services.errors import Conflict, Invalid, NotFound, ServiceError
+from services.errors import Conflict, Invalid, ServiceError
+from services.owned import owned
 from storage import objects
 
 
@@ -68,10 +68,7 @@ def register(
 
 def get(session: Session, *, owner_id: str, dataset_id: str) -> Dataset:
     """One of the owner's uploads."""
-    dataset = OwnedRepository(session, Dataset, owner_id=owner_id).get(dataset_id)
-    if dataset is None:
-        raise NotFound("dataset", dataset_id)
-    return dataset
+    return owned(session, Dataset, owner_id=owner_id, id=dataset_id)
 
 
 def archive_path(session: Session, *, settings: Settings, owner_id: str, dataset_id: str) -> Path:

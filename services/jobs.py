@@ -16,7 +16,8 @@ from reprogramming.data import DATASETS
 from reprogramming.errors import UnknownNameError
 from services import estimates
 from services.enqueue import enqueue_job
-from services.errors import Conflict, Invalid, NotFound
+from services.errors import Conflict, Invalid
+from services.owned import owned
 from services.recovery import redispatch_delay
 from services.specs import JobSpec
 from storage.artifacts import get_store
@@ -83,10 +84,7 @@ def create(
 
 def get(session: Session, *, owner_id: str, job_id: str) -> Job:
     """One of the owner's jobs."""
-    job = OwnedRepository(session, Job, owner_id=owner_id).get(job_id)
-    if job is None:
-        raise NotFound("job", job_id)
-    return job
+    return owned(session, Job, owner_id=owner_id, id=job_id)
 
 
 def cancel(session: Session, *, owner_id: str, job_id: str) -> Job:

@@ -10,19 +10,16 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from db import jobs, resources
 from db.models import Model, new_id
-from db.repository import OwnedRepository
 from reprogram.statuses import JobStatus
 from reprogramming.spec import JobSpec
-from services.errors import Conflict, NotFound
+from services.errors import Conflict
+from services.owned import owned
 from storage.artifacts import ArtifactStore, forget_local_copy, get_store, model_directory
 
 
 def get(session: Session, *, owner_id: str, model_id: str) -> Model:
     """One of the owner's models."""
-    model = OwnedRepository(session, Model, owner_id=owner_id).get(model_id)
-    if model is None:
-        raise NotFound("model", model_id)
-    return model
+    return owned(session, Model, owner_id=owner_id, id=model_id)
 
 
 def register(

@@ -23,9 +23,11 @@ from config.logs import describe, log_event
 from config.settings import Settings
 from db import webhooks
 from db.models import WebhookDelivery, WebhookEndpoint, utcnow
+from db.repository import OwnedRepository
 from db.session import session_scope
 from messaging.broker import send_delivery
-from services.errors import Invalid, NotFound
+from services.errors import Invalid
+from services.owned import owned
 
 log = logging.getLogger("reprogram.webhooks")
 # Re-sent by the scan only if its message seems lost: a queued delivery is left alone this long.
@@ -49,15 +51,12 @@ def create(
 
 def get(session: Session, *, owner_id: str, endpoint_id: str) -> WebhookEndpoint:
     """One of the owner's endpoints."""
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.owner_id != owner_id:
-        raise NotFound("webhook", endpoint_id)
-    return endpoint
+    return owned(session, WebhookEndpoint, owner_id=owner_id, id=endpoint_id)
 
 
 def list_endpoints(session: Session, *, owner_id: str) -> list[WebhookEndpoint]:
     """The owner's endpoints, oldest first."""
-    query = select(WebhookEndpoint).where(WebhookEndpoint.owner_id == owner_id)
+    query = OwnedRepository(session, WebhookEndpoint, owner_id=owner_id).readable()
     return list(session.scalars(query.order_by(WebhookEndpoint.created_at)))
 
 

@@ -18,6 +18,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api import schemas
 from api.deps import OwnerDep, SessionDep, SettingsDep
@@ -31,7 +32,7 @@ from db.session import database_unavailable, session_scope
 from reprogramming.export import SUFFIX, ExportFormat, export_model
 from reprogramming.serving import InvalidImageError, ModelServer, ServedModel
 from services import models
-from services.errors import ServiceError
+from services.errors import NotFound, ServiceError
 from storage.artifacts import ARTIFACT_FILES, get_store, model_directory
 
 log = logging.getLogger("reprogram.api")
@@ -39,11 +40,8 @@ log = logging.getLogger("reprogram.api")
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=responses(401, 422, 503))
 
 
-def _owned(session: Any, model_id: str, owner_id: str) -> Model:
-    model = OwnedRepository(session, Model, owner_id=owner_id).get(model_id)
-    if model is None:
-        raise not_found("model", model_id)
-    return model
+def _owned(session: Session, model_id: str, owner_id: str) -> Model:
+    return models.get(session, owner_id=owner_id, model_id=model_id)
 
 
 @router.get("", response_model=schemas.Page[schemas.Model])
@@ -287,11 +285,13 @@ def _due_for_recheck(model_id: str, settings: Settings) -> bool:
 
 def _still_there(server: ModelServer, model_id: str, owner_id: str, settings: Settings) -> None:
     """404 (and out of memory) if the model was deleted since this process last looked."""
-    with session_scope(settings.sqlalchemy_url) as session:
-        if OwnedRepository(session, Model, owner_id=owner_id).get(model_id) is None:
-            server.evict(model_id)
-            _checked.pop(model_id, None)
-            raise not_found("model", model_id)
+    try:
+        with session_scope(settings.sqlalchemy_url) as session:
+            _owned(session, model_id, owner_id)
+    except NotFound:
+        server.evict(model_id)
+        _checked.pop(model_id, None)
+        raise
     _checked[model_id] = time.monotonic()
 
 
