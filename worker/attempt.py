@@ -123,7 +123,7 @@ class Attempt:
                 session, job_id=self.job_id, worker=self.claim.worker, epoch=metrics["epoch"],
                 metrics=metrics, progress=progress, estimated_finish_at=eta,
             )  # fmt: skip
-            if ours and (self.checkpoint_dir / CHECKPOINT_FILE).exists():
+            if ours and self._checkpointed():
                 self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
             return ours
 
@@ -192,58 +192,57 @@ class Attempt:
 
     def pause(self, stop: Cancelled) -> str:
         """Asked to pause: store the checkpoint and leave the job paused (resume queues it)."""
-        checkpoint = self.checkpoint_dir / CHECKPOINT_FILE
         if stop.step is not None:
             where = f"at epoch {stop.epoch}, step {stop.step + 1}"
         else:
-            where = "after the last checkpointed epoch" if checkpoint.exists() else "from the start"
-
-        def pause(session: Session) -> str | None:
-            if checkpoint.exists():
-                self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
-            if jobs.paused(
-                session, job_id=self.job_id, worker=self.claim.worker, reason=f"resumes {where}"
-            ):
-                return JobStatus.PAUSED
-            return jobs.job_status(session, job_id=self.job_id)
-
-        status = transaction(self.settings, pause, job_id=self.job_id)
-        if status == JobStatus.CANCELLING:  # cancelled while pausing: honour the cancel
-            return self.finish(JobStatus.CANCELLED)
-        if status != JobStatus.PAUSED:
-            return "lost"
-        notify.publish(self.settings, job_id=self.job_id)
-        log_event(log, "job paused", job_id=self.job_id, epoch=stop.epoch, step=stop.step)
-        return "paused"
+            where = (
+                "after the last checkpointed epoch" if self._checkpointed() else "from the start"
+            )
+        return self._let_go(
+            stop, moved_to=JobStatus.PAUSED, outcome="paused", note="job paused",
+            move=lambda session: jobs.paused(
+                session, job_id=self.job_id, worker=self.claim.worker, reason=f"resumes {where}"),
+        )  # fmt: skip
 
     def hand_back(self, stop: Cancelled) -> str:
         """The worker is stopping: store the latest checkpoint and put the job back in the queue."""
-        checkpoint = self.checkpoint_dir / CHECKPOINT_FILE
         if stop.step is not None:
             reason = f"its worker stopped; resumes at epoch {stop.epoch}, step {stop.step + 1}"
-        elif checkpoint.exists():
+        elif self._checkpointed():
             reason = "its worker stopped; resumes after the last checkpointed epoch"
         else:
             reason = "its worker stopped before the first checkpoint; starts again"
-
-        def hand_back(session: Session) -> str | None:
-            if checkpoint.exists():
-                self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
-            if job_service.hand_back(
+        return self._let_go(
+            stop, moved_to=JobStatus.QUEUED, outcome="handed back", note="job handed back",
+            move=lambda session: job_service.hand_back(
                 session, settings=self.settings, job_id=self.job_id, worker=self.claim.worker,
-                reason=reason, queue=self.claim.queue,
-            ):  # fmt: skip
-                return JobStatus.QUEUED
+                reason=reason, queue=self.claim.queue),
+        )  # fmt: skip
+
+    def _checkpointed(self) -> bool:
+        return (self.checkpoint_dir / CHECKPOINT_FILE).exists()
+
+    def _let_go(
+        self, stop: Cancelled, *, move: Callable[[Session], bool], moved_to: JobStatus,
+        outcome: str, note: str,
+    ) -> str:  # fmt: skip
+        """Store the latest checkpoint and `move` the job off this worker, in one transaction."""
+
+        def let_go(session: Session) -> str | None:
+            if self._checkpointed():
+                self.store.put_checkpoint(session, job_id=self.job_id, source=self.checkpoint_dir)
+            if move(session):
+                return moved_to
             return jobs.job_status(session, job_id=self.job_id)
 
-        status = transaction(self.settings, hand_back, job_id=self.job_id)
+        status = transaction(self.settings, let_go, job_id=self.job_id)
         if status == JobStatus.CANCELLING:  # cancelled while stopping: honour the cancel
             return self.finish(JobStatus.CANCELLED)
-        if status != JobStatus.QUEUED:
+        if status != moved_to:
             return "lost"
         notify.publish(self.settings, job_id=self.job_id)
-        log_event(log, "job handed back", job_id=self.job_id, epoch=stop.epoch, step=stop.step)
-        return "handed back"
+        log_event(log, note, job_id=self.job_id, epoch=stop.epoch, step=stop.step)
+        return outcome
 
     def register(self, result: JobResult) -> str:
         """Store the artifact, register the model and mark the job succeeded, in one transaction."""
