@@ -17,7 +17,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from config.logs import describe, log_event
+from config.logs import log_event
 from config.settings import Settings, get_settings
 from db import jobs
 from db.models import Job, utcnow
@@ -25,6 +25,7 @@ from db.session import session_scope
 from messaging import notify
 from messaging.broker import queue_depth, send_job
 from services import webhooks
+from services.periodic import run_every
 from storage.artifacts import get_store
 
 log = logging.getLogger("reprogram.recovery")
@@ -101,22 +102,14 @@ def scan_interval(settings: Settings) -> float:
     return min(5.0, max(0.5, min(settings.requeue_after_s, settings.heartbeat_timeout_s) / 4))
 
 
+def _scan(settings: Settings) -> None:
+    sweep(settings)
+    webhooks.send_due(settings)
+
+
 def _loop(settings: Settings) -> None:
-    interval, failing = scan_interval(settings), False
-    while True:
-        try:
-            sweep(settings)
-            webhooks.send_due(settings)
-            if failing:
-                log_event(log, "recovery scans work again")
-            failing = False
-        except Exception as exc:  # the database may be down; the next scan tries again
-            if not failing:
-                log_event(log, "recovery scan failed; retrying every scan", level=logging.WARNING,
-                          error=describe(exc))  # fmt: skip
-            failing = True
-        if _stop.wait(interval):
-            return
+    run_every(interval=scan_interval(settings), action=lambda: _scan(settings), stop=_stop,
+              what="recovery scan", log=log)  # fmt: skip
 
 
 def start_recovery_thread(settings: Settings | None = None) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from config.logs import describe, log_event
 from config.settings import Settings
 from db import workers
 from db.session import run_transaction
+from services.periodic import run_every
 from worker.device import this_device
 
 log = logging.getLogger("reprogram.worker")
@@ -33,18 +33,10 @@ def report(settings: Settings, *, worker_id: str, queues: list[str]) -> None:
 
 
 def _loop(settings: Settings, worker_id: str, queues: list[str]) -> None:
-    failing = False
-    while True:
-        try:
-            report(settings, worker_id=worker_id, queues=queues)
-            failing = False
-        except Exception as exc:  # the database may be down; jobs go on, the next report retries
-            if not failing:
-                log_event(log, "presence report failed; retrying", level=logging.WARNING,
-                          error=describe(exc))  # fmt: skip
-            failing = True
-        if _stop.wait(report_interval(settings)):
-            return
+    run_every(
+        interval=report_interval(settings), stop=_stop, what="presence report", log=log,
+        action=lambda: report(settings, worker_id=worker_id, queues=queues),
+    )  # fmt: skip
 
 
 def start(settings: Settings, *, worker_id: str, queues: list[str]) -> None:
