@@ -73,28 +73,34 @@ def jobs_get(client: Client, *, job_id: str, as_json: bool) -> int:
     return print_one(client.jobs.get(job_id), fields=_job_fields, as_json=as_json)
 
 
-def jobs_cancel(client: Client, *, job_id: str, as_json: bool) -> int:
-    """Cancel a queued job at once, or ask a running one to stop."""
-    job = client.jobs.cancel(job_id)
+def _print_moved(job: Job, *, as_json: bool, on_the_way: tuple[JobStatus, str]) -> int:
+    """Print where a cancel or pause left the job, saying so when it is still on its way."""
+    status, note = on_the_way
     if as_json:
         print_json(plain(job))
-    elif job.status == JobStatus.CANCELLING:
-        print(f"job {job.id} cancelling (it stops within a training step)")
+    elif job.status == status:
+        print(f"job {job.id} {status} ({note})")
     else:
         print(f"job {job.id} {job.status}")
     return Exit.OK
+
+
+def jobs_cancel(client: Client, *, job_id: str, as_json: bool) -> int:
+    """Cancel a queued job at once, or ask a running one to stop."""
+    return _print_moved(
+        client.jobs.cancel(job_id),
+        as_json=as_json,
+        on_the_way=(JobStatus.CANCELLING, "it stops within a training step"),
+    )
 
 
 def jobs_pause(client: Client, *, job_id: str, as_json: bool) -> int:
     """Pause a queued job at once, or have a running one checkpoint and free its worker."""
-    job = client.jobs.pause(job_id)
-    if as_json:
-        print_json(plain(job))
-    elif job.status == JobStatus.PAUSING:
-        print(f"job {job.id} pausing (it stops at its next training step; resume it later)")
-    else:
-        print(f"job {job.id} {job.status}")
-    return Exit.OK
+    return _print_moved(
+        client.jobs.pause(job_id),
+        as_json=as_json,
+        on_the_way=(JobStatus.PAUSING, "it stops at its next training step; resume it later"),
+    )
 
 
 def jobs_resume(client: Client, *, job_id: str, as_json: bool) -> int:
