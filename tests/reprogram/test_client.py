@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from PIL import Image
 from skimage import data as photos
 from support.client import small_job
+from support.http import Scripted, serving
 from support.proxy import proxy_for
 from support.services import free_port
 
@@ -87,32 +86,18 @@ def test_failed_job_raises_on_wait(sdk: Client) -> None:
 def test_retries_honour_retry_after_then_succeed() -> None:
     calls: list[str] = []
 
-    class Flaky(BaseHTTPRequestHandler):
+    class Flaky(Scripted):
         def do_GET(self) -> None:
             calls.append(self.path)
             if len(calls) <= 2:
-                self.send_response(503)
-                self.send_header("Retry-After", "0")
-                body = b'{"error": {"code": "busy", "message": "try later"}}'
+                self.answer(503, b'{"error": {"code": "busy", "message": "try later"}}',
+                            {"Retry-After": "0"})  # fmt: skip
             else:
-                self.send_response(200)
-                body = b'{"id": "job_x", "status": "queued", "spec": {}}'
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                self.answer(200, b'{"id": "job_x", "status": "queued", "spec": {}}')
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with Client(f"http://127.0.0.1:{server.server_port}", "k", backoff=0.01) as client:
-            assert client.jobs.get("job_x").status == "queued"
-        assert len(calls) == 3
-    finally:
-        server.shutdown()
+    with serving(Flaky) as url, Client(url, "k", backoff=0.01) as client:
+        assert client.jobs.get("job_x").status == "queued"
+    assert len(calls) == 3
 
 
 def test_connection_errors_are_retried_then_raised() -> None:
@@ -225,26 +210,15 @@ def test_delete_what_is_stored_and_usage(service, tmp_path: Path) -> None:  # ty
         assert sdk.usage() == Usage(datasets=Stored(0, 0), models=Stored(0, 0))
 
 
-def _scripted(statuses: list[int]) -> ThreadingHTTPServer:
+def _scripted(statuses: list[int]) -> type[Scripted]:
     """A stand-in service that answers each request with the next status (an error body)."""
 
-    class Scripted(BaseHTTPRequestHandler):
+    class Deletes(Scripted):
         def do_DELETE(self) -> None:
-            status = statuses.pop(0)
             body = b'{"error": {"code": "not_found", "message": "no such job"}}'
-            self.send_response(status)
-            self.send_header("Retry-After", "0")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(statuses.pop(0), body, {"Retry-After": "0"})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return Deletes
 
 
 @pytest.mark.parametrize(
@@ -254,17 +228,13 @@ def _scripted(statuses: list[int]) -> ThreadingHTTPServer:
 def test_a_resent_delete_that_finds_nothing_succeeds_if_the_first_may_have_acted(
     statuses: list[int], deleted: bool
 ) -> None:
-    server = _scripted(statuses)
-    try:
-        with Client(f"http://127.0.0.1:{server.server_port}", "k", backoff=0.01) as client:
-            if deleted:
+    with serving(_scripted(statuses)) as url, Client(url, "k", backoff=0.01) as client:
+        if deleted:
+            client.jobs.delete("job_x")
+        else:
+            with pytest.raises(NotFound):
                 client.jobs.delete("job_x")
-            else:
-                with pytest.raises(NotFound):
-                    client.jobs.delete("job_x")
-        assert statuses == []
-    finally:
-        server.shutdown()
+    assert statuses == []
 
 
 SLOW = {"method": {"kind": "adversarial_program", "canvas_size": 32},

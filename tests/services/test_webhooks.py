@@ -3,17 +3,16 @@ a 500, and an endpoint that keeps failing is disabled with a note in its log."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 from support.client import small_job
+from support.http import Scripted, serving
 from support.services import Service
 
 
@@ -23,24 +22,16 @@ def receiver(answer: Callable[[str, int], int]) -> Iterator[tuple[str, list[tupl
     received: list[tuple[dict, bytes]] = []
     seen: dict[str, int] = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Receiver(Scripted):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["content-length"]))
             received.append(({k.lower(): v for k, v in self.headers.items()}, body))
             msg = self.headers.get("webhook-id", "")
             seen[msg] = seen.get(msg, 0) + 1
-            self.send_response(answer(msg, seen[msg]))
-            self.end_headers()
+            self.answer(answer(msg, seen[msg]))
 
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
+    with serving(Receiver) as url:
+        yield f"{url}/hook", received
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
