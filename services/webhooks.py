@@ -153,11 +153,17 @@ def _record(
 
 def send_due(settings: Settings) -> int:
     """Send every delivery whose time has come (first tries lost in transit, and retries)."""
-    sent = 0
     with session_scope(settings.sqlalchemy_url) as session:
-        for delivery in webhooks.due(session, now=utcnow()):
-            if not send_delivery(settings, delivery_id=delivery.id):
-                break  # the broker is away: the next scan tries again
+        due = webhooks.due(session, now=utcnow())
+        for delivery in due:
             delivery.next_attempt_at = utcnow() + _LEASE
-            sent += 1
+        ids = [delivery.id for delivery in due]
+    # Sent only once the lease is committed: a sender taking a message sent while these rows were
+    # still locked would skip it as held, and the delivery would wait out the lease for nothing.
+    # A send lost here is sent again by the first scan after the lease.
+    sent = 0
+    for delivery_id in ids:
+        if not send_delivery(settings, delivery_id=delivery_id):
+            break  # the broker is away: these wait out their lease
+        sent += 1
     return sent
