@@ -65,6 +65,39 @@ def _fashion_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
         ) from exc
 
 
+@DATASETS.register(
+    "animal_mnist",
+    description="Animal-MNIST: 10,000 real animal silhouettes, 28×28, 10 classes "
+    "(offline with PyPI's animal-mnist)",
+    available=builtin.animal_mnist_available,
+)
+def _animal_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    return builtin.load_animal_mnist()
+
+
+@DATASETS.register(
+    "lfw_subset",
+    description="scikit-image's bundled LFW subset: 100 faces and 100 non-face patches, "
+    "25×25 grey, classes face / non-face (offline)",
+)
+def _lfw_subset(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    return builtin.load_lfw_subset()
+
+
+@DATASETS.register(
+    "opencv_digits",
+    description="OpenCV's 5,000 handwritten digits (digits.png), 20×20, 500 per digit "
+    "(offline with Debian's opencv-doc)",
+    available=builtin.opencv_digits_available,
+)
+def _opencv_digits(spec: DatasetSpec, root: Path, download: bool) -> Source:
+    return builtin.load_opencv_digits()
+
+
+# Built-in datasets whose images all have one size: cached once, whatever the spec's image_size.
+_FIXED_SIZE = ("digits", "mnist_5k", "fashion_mnist", "animal_mnist", "lfw_subset", "opencv_digits")
+
+
 def _torchvision_loader(name: str) -> Loader:
     def load(spec: DatasetSpec, root: Path, download: bool) -> Source:
         return load_torchvision(
@@ -103,7 +136,7 @@ def _source_key(spec: DatasetSpec, path: Path | None) -> str:
         return f"folder-{fingerprint(path)}-{spec.image_size}"
     assert spec.name is not None
     entry = TORCHVISION_DATASETS.get(spec.name)
-    fixed = spec.name in ("digits", "mnist_5k", "fashion_mnist") or (entry and entry.fixed_size)
+    fixed = spec.name in _FIXED_SIZE or (entry and entry.fixed_size)
     return spec.name if fixed else f"{spec.name}-{spec.image_size}"
 
 
