@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +23,26 @@ from reprogramming.loop import (
     EpochCallback,
     Stage,
     StopCheck,
+    each_batch,
     evaluate,
     fit,
-    predict_logits,
     recalibrate_batchnorm,
 )
-from reprogramming.methods import ProgramModel, ReprogrammedModel, build_model
-from reprogramming.methods.label_mapping import IndexMapping, greedy_one_to_one
+from reprogramming.methods import (
+    REMAPPED,
+    ProgramModel,
+    ReprogrammedModel,
+    build_model,
+    resolve_image_size,
+)
+from reprogramming.methods.label_mapping import (
+    BayesianMapping,
+    IndexMapping,
+    bayesian_omega,
+    greedy_one_to_one,
+    joint_counts,
+    predicted_weights,
+)
 from reprogramming.methods.models import Classifier
 from reprogramming.runtime import pick_device, place_data, seed_everything, to_device, use_bf16
 from reprogramming.spec import AdversarialProgramSpec, Hyperparameters, JobSpec, parse_spec
@@ -62,24 +76,47 @@ class _SourceLogits(nn.Module):
 def _remapper(
     model: ProgramModel, stage: Stage, train: Data, *, batch_size: int, log: LogCallback
 ) -> Callable[[int], None]:
-    """Before each epoch, re-choose a frequency mapping from the current program's predictions."""
+    """Before each epoch, re-choose the label mapping from the current program's predictions.
+
+    All of them start from the joint frequency table of the backbone's predicted source labels
+    (on the reprogrammed training images) and the true labels: `frequency` (BAR) picks a
+    one-to-one map from it once, `iterative` (ILM-VP) every epoch; `blm` / `blm_plus` (Cai et
+    al. 2024) re-estimate ω from it every epoch, BLM+ from top-K probabilities.
+    """
+    mapping = model.mapping
     num_target = len(model.labels)
+    top_k = None
+    if mapping.kind == "blm_plus":
+        ratio = float(model.mapping_options.get("blm_top_k_ratio", 0.15))
+        top_k = max(1, math.ceil(ratio * model.backbone.num_labels))
+    source = Stage(_SourceLogits(model), stage.prepare, stage.device, stage.bf16)
 
     def remap(epoch: int) -> None:
-        if model.mapping.kind == "frequency" and epoch > 0:
+        if mapping.kind == "frequency" and epoch > 0:
             return
-        source = predict_logits(
-            Stage(_SourceLogits(model), stage.prepare, stage.device, stage.bf16),
-            train.inputs,
-            batch_size=batch_size,
-        ).argmax(1)
-        counts = torch.zeros(num_target, model.backbone.num_labels)
-        counts.index_put_((train.labels, source), torch.ones(len(source)), accumulate=True)
-        mapping = model.mapping
+        joint = torch.zeros(model.backbone.num_labels, num_target, device=stage.device)
+
+        def count(rows: torch.Tensor, logits: torch.Tensor) -> None:
+            weights = predicted_weights(logits, top_k=top_k)
+            labels = train.labels[rows.to(train.labels.device)].to(stage.device)
+            joint.add_(joint_counts(weights, labels, num_target))
+
+        each_batch(source, train.inputs, count, batch_size=batch_size)
+        if isinstance(mapping, BayesianMapping):
+            laplace = float(model.mapping_options.get("blm_laplace", 1.0))
+            omega = bayesian_omega(joint.cpu(), laplace=laplace)
+            mapping.omega.copy_(omega.to(mapping.omega.device))
+            top = omega.max(0)
+            log(
+                f"epoch {epoch + 1}: {mapping.kind} label mapping ω re-estimated; each new "
+                f"label's heaviest source label {top.indices.tolist()} "
+                f"(weights {[round(w, 3) for w in top.values.tolist()]})"
+            )
+            return
         assert isinstance(mapping, IndexMapping)  # only one-to-one mappings are re-chosen
-        index = greedy_one_to_one(counts).to(mapping.index.device)
+        index = greedy_one_to_one(joint.T.cpu()).to(mapping.index.device)
         mapping.index.copy_(index)
-        log(f"epoch {epoch + 1}: {model.mapping.kind} label mapping → {index.tolist()}")
+        log(f"epoch {epoch + 1}: {mapping.kind} label mapping → {index.tolist()}")
 
     return remap
 
@@ -114,7 +151,7 @@ def run_job(
         spec.dataset, data_dir=data_dir, download=download, resolve_upload=resolve_upload
     )
     log(f"dataset: {len(splits.classes)} classes, splits {splits.sizes}")
-    model = _build_model(spec, splits.classes, resolve_model=resolve_model, log=log)
+    model = _build_model(spec, splits, resolve_model=resolve_model, log=log)
     to_device(model, device)
     bf16 = use_bf16(hp.precision, device, training_weights=spec.method.kind in TRAINS_WEIGHTS)
     log(f"device: {device}, bf16 autocast: {bf16}")
@@ -158,9 +195,13 @@ def _write_artifact(result: JobResult, *, spec: JobSpec, splits: Splits, directo
 
 
 def _build_model(
-    spec: JobSpec, labels: list[str], *, resolve_model: ModelResolver | None, log: LogCallback
+    spec: JobSpec, splits: Splits, *, resolve_model: ModelResolver | None, log: LogCallback
 ) -> ReprogrammedModel:
-    """The spec's backbone (random weights for 'scratch') under its method's model, seeded."""
+    """The spec's backbone (random weights for 'scratch') under its method's model, seeded.
+
+    What the method leaves to the data (a border program's image size) is settled here, where
+    both the backbone and the images are known.
+    """
     backbone_spec, hp = spec.backbone, spec.hyperparameters
     if spec.method.kind == "scratch":
         if backbone_spec.name is None:
@@ -173,8 +214,12 @@ def _build_model(
     log(
         f"backbone: {backbone.ref} ({backbone.num_features} features, {backbone.num_labels} labels)"
     )
+    native = int(max(splits.train.images.shape[-2:]))
+    method = resolve_image_size(spec.method, backbone, native_size=native)
+    if method is not spec.method and isinstance(method, AdversarialProgramSpec):
+        log(f"border program: the images keep their own size, {method.image_size} px")
     seed_everything(hp.seed)
-    return build_model(spec.method, backbone, labels, seed=hp.seed)
+    return build_model(method, backbone, splits.classes, seed=hp.seed)
 
 
 def _image_stage(
@@ -201,7 +246,7 @@ def _image_stage(
         if isinstance(method, AdversarialProgramSpec) and method.l2 > 0:
             program, l2 = model.program, method.l2
             stage.penalty = lambda: l2 * program.l2()
-        if model.mapping.kind in ("frequency", "iterative"):
+        if model.mapping.kind in REMAPPED:
             stage.before_epoch = _remapper(
                 model, stage, train, batch_size=max(hp.batch_size, 128), log=log
             )

@@ -87,14 +87,28 @@ def evaluate(stage: Stage, data: Data, *, batch_size: int) -> dict[str, float | 
     return {"loss": float(total_loss) / len(data), "accuracy": int(correct) / len(data)}
 
 
-def predict_logits(stage: Stage, inputs: torch.Tensor, *, batch_size: int) -> torch.Tensor:
-    """The module's float32 outputs for many inputs, batched, on the host."""
-    outputs = []
+def each_batch(
+    stage: Stage,
+    inputs: torch.Tensor,
+    use: Callable[[torch.Tensor, torch.Tensor], None],
+    *,
+    batch_size: int,
+) -> None:
+    """Call `use(rows, outputs)` for every batch of `inputs`: the row indices taken and the
+    module's float32 outputs for them, on the device, without autograd (statistics gathered
+    there, without holding every output at once)."""
     with inference(stage.module):
         for index in _batches(int(inputs.shape[0]), batch_size):
-            x = stage.prepare(inputs[index].to(stage.device, non_blocking=True))
+            x = stage.prepare(inputs[index.to(inputs.device)].to(stage.device, non_blocking=True))
             with autocast(stage.device, stage.bf16):
-                outputs.append(stage.module(x).float().cpu())
+                outputs = stage.module(x)
+            use(index, outputs.float())
+
+
+def predict_logits(stage: Stage, inputs: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+    """The module's float32 outputs for many inputs, batched, on the host."""
+    outputs: list[torch.Tensor] = []
+    each_batch(stage, inputs, lambda _, out: outputs.append(out.cpu()), batch_size=batch_size)
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 

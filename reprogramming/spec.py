@@ -9,9 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-LabelMappingKind = Literal["first_k", "random", "frequency", "iterative", "learned"]
+LabelMappingKind = Literal[
+    "first_k", "random", "frequency", "iterative", "learned", "blm", "blm_plus"
+]
 Operation = Literal["add", "multiply", "subtract"]
 Region = Literal["border", "full"]
+Prompt = Literal["shared", "smm"]
+InputScaling = Literal["fixed", "learned"]
 
 
 class _Strict(BaseModel):
@@ -140,15 +144,27 @@ class AdversarialProgramSpec(_Strict):
                     "label_mapping": "first_k",
                     "region": "border",
                     "canvas_size": 224,
-                    "image_size": 28,
                     "l2": 0.01,
+                },
+                {"kind": "adversarial_program", "label_mapping": "blm_plus", "prompt": "smm"},
+                {
+                    "kind": "adversarial_program",
+                    "region": "border",
+                    "input_scaling": "learned",
+                    "scale": 0.75,
                 },
             ]
         },
     )
 
     kind: Literal["adversarial_program"] = "adversarial_program"
-    label_mapping: LabelMappingKind = "learned"
+    label_mapping: LabelMappingKind = Field(
+        default="learned",
+        description="How the backbone's labels become the new ones: 'first_k' (Elsayed), "
+        "'random', 'frequency' (BAR), 'iterative' (ILM-VP), 'learned' (a dense layer), "
+        "'blm' / 'blm_plus' (Bayesian-guided, Cai et al. 2024: a probabilistic many-to-many "
+        "matrix re-estimated every epoch).",
+    )
     operation: Operation = "add"
     region: Region = "full"
     canvas_size: int | None = Field(
@@ -158,12 +174,39 @@ class AdversarialProgramSpec(_Strict):
         default=None,
         ge=2,
         le=1024,
-        description="Side of the new image placed at the canvas centre (default: whole canvas).",
+        description="Side of the new image placed at the canvas centre (default: the whole "
+        "canvas; with region 'border', the dataset's own image size when it is smaller than the "
+        "canvas). With input_scaling 'learned', the side it starts from.",
     )
     scale: float | None = Field(
         default=None, gt=0.0, le=1.0, description="image_size as a fraction of canvas_size."
     )
     l2: float = Field(default=0.0, ge=0.0, le=1000.0, description="λ of the λ‖W‖² penalty.")
+    prompt: Prompt = Field(
+        default="shared",
+        description="'shared': one program for every image; 'smm': sample-specific "
+        "multi-channel masks (Cai et al. 2024), a small CNN's per-image 3-channel mask, "
+        "patch-wise interpolated, multiplies the program.",
+    )
+    input_scaling: InputScaling = Field(
+        default="fixed",
+        description="'fixed': the image keeps image_size (or scale); 'learned': AutoVP-style "
+        "(Tsao et al. 2024), the image's scale inside the canvas is a trained parameter "
+        "(differentiable resize) and the program pads around it.",
+    )
+    blm_laplace: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=1e6,
+        description="BLM/BLM+: λ, the Laplace smoothing added to each source label's count.",
+    )
+    blm_top_k_ratio: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=1.0,
+        description="BLM+: the share of the backbone's labels whose predicted probabilities "
+        "each image contributes (K = ⌈ρ · source labels⌉).",
+    )
 
     @model_validator(mode="after")
     def _size_or_scale(self) -> AdversarialProgramSpec:
@@ -171,8 +214,17 @@ class AdversarialProgramSpec(_Strict):
             raise ValueError("give 'image_size' or 'scale', not both")
         if self.image_size and self.canvas_size and self.image_size > self.canvas_size:
             raise ValueError(f"image_size {self.image_size} exceeds canvas_size {self.canvas_size}")
-        if self.region == "border" and self.image_size is None and self.scale is None:
-            raise ValueError("region 'border' needs an image smaller than the canvas: set 'scale'")
+        # Without either, a border program places the image at the dataset's own size, which
+        # only the engine knows once the data is loaded; what fills the canvas is refused here.
+        if self.region == "border" and self.input_scaling == "fixed":
+            fills = self.scale == 1.0 or (
+                self.image_size is not None and self.image_size == self.canvas_size
+            )
+            if fills:
+                raise ValueError(
+                    "region 'border' needs an image smaller than the canvas: set 'image_size' "
+                    "below 'canvas_size' or 'scale' below 1"
+                )
         return self
 
 

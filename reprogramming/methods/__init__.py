@@ -6,14 +6,16 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from reprogramming.backbones.base import Backbone
+from reprogramming.errors import ReprogramError
 from reprogramming.methods import label_mapping
 from reprogramming.methods.models import (
     FinetuneModel,
+    LabelMapping,
     LinearProbeModel,
     ProgramModel,
     ReprogrammedModel,
 )
-from reprogramming.methods.program import AdversarialProgram
+from reprogramming.methods.program import DEFAULT_LEARNED_SCALE, AdversarialProgram
 from reprogramming.registry import Registry
 from reprogramming.spec import (
     AdversarialProgramSpec,
@@ -25,13 +27,21 @@ from reprogramming.spec import (
 )
 
 __all__ = [
+    "BAYESIAN",
     "METHODS",
+    "REMAPPED",
     "ProgramModel",
     "ReprogrammedModel",
     "build_model",
     "list_methods",
     "method_spec",
+    "resolve_image_size",
 ]
+
+# Label mappings whose ω is re-estimated by Bayes' rule before every epoch (Cai et al. 2024).
+BAYESIAN: tuple[LabelMappingKind, ...] = ("blm", "blm_plus")
+# Label mappings the training loop re-chooses from the backbone's predictions.
+REMAPPED: tuple[LabelMappingKind, ...] = ("frequency", "iterative", *BAYESIAN)
 
 # A builder takes (spec, backbone, labels, seed): the job's method spec, or the one an artifact's
 # recorded config stands for, so jobs and artifact loading build models the same way.
@@ -73,26 +83,72 @@ def _adversarial_program(
 ) -> ReprogrammedModel:
     canvas = spec.canvas_size or backbone.input_size
     image = spec.image_size
+    if image is None and spec.scale:
+        image = max(2, round(spec.scale * canvas))
     if image is None:
-        image = max(2, round(spec.scale * canvas)) if spec.scale else canvas
+        if spec.input_scaling == "learned":
+            image = round(DEFAULT_LEARNED_SCALE * canvas)
+        elif spec.region == "border":
+            raise ReprogramError(
+                "region 'border' needs the image's size: set 'image_size' or 'scale' "
+                "(a job places the dataset's own images at their size when they are smaller "
+                "than the canvas)",
+                field="method.image_size",
+            )
+        else:
+            image = canvas
     program = AdversarialProgram(
-        canvas_size=canvas, image_size=image, region=spec.region, operation=spec.operation
-    )
+        canvas_size=canvas, image_size=image, region=spec.region, operation=spec.operation,
+        prompt=spec.prompt, input_scaling=spec.input_scaling,
+    )  # fmt: skip
     mapping = _label_mapping(spec.label_mapping, backbone.num_labels, len(labels), seed=seed)
-    return ProgramModel(backbone, labels, program=program, mapping=mapping)
+    options: dict[str, object] = {}
+    if spec.label_mapping in BAYESIAN:
+        options["blm_laplace"] = spec.blm_laplace
+        if spec.label_mapping == "blm_plus":
+            options["blm_top_k_ratio"] = spec.blm_top_k_ratio
+    return ProgramModel(backbone, labels, program=program, mapping=mapping, mapping_options=options)
 
 
 def _label_mapping(
     kind: LabelMappingKind, num_source: int, num_target: int, *, seed: int
-) -> label_mapping.IndexMapping | label_mapping.LearnedMapping:
+) -> LabelMapping:
     """The starting label mapping of a kind."""
     if kind == "learned":
         return label_mapping.LearnedMapping(num_source, num_target)
+    if kind in BAYESIAN:  # re-estimated before every epoch, first_k-like until then
+        return label_mapping.BayesianMapping(num_source, num_target, kind)
     if kind == "random":
         index = label_mapping.random_subset(num_source, num_target, seed=seed)
         return label_mapping.IndexMapping(index, kind)
     # first_k; frequency and iterative start from it and are re-chosen while training
     return label_mapping.IndexMapping(label_mapping.first_k(num_source, num_target), kind)
+
+
+def resolve_image_size(
+    spec: AnyMethodSpec, backbone: Backbone, *, native_size: int
+) -> AnyMethodSpec:
+    """The method spec with what only the data can tell filled in.
+
+    A border program given neither `image_size` nor `scale` places the dataset's images at their
+    own size (`native_size`), as Elsayed et al. place 28×28 MNIST on a 224×224 ImageNet canvas;
+    images as large as the canvas leave no border, so that is refused naming both options.
+    """
+    if not isinstance(spec, AdversarialProgramSpec):
+        return spec
+    if spec.region != "border" or spec.input_scaling != "fixed":
+        return spec
+    if spec.image_size is not None or spec.scale is not None:
+        return spec
+    canvas = spec.canvas_size or backbone.input_size
+    if native_size >= canvas:
+        raise ReprogramError(
+            f"region 'border' needs an image smaller than the canvas, but the dataset's images "
+            f"are {native_size}×{native_size} and the canvas is {canvas}×{canvas}: set "
+            f"'image_size' (pixels) or 'scale' (a fraction of the canvas)",
+            field="method.image_size",
+        )
+    return spec.model_copy(update={"image_size": native_size})
 
 
 def _finetune(

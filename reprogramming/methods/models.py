@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from reprogramming.backbones.base import Backbone, last_block_parameters
-from reprogramming.methods.label_mapping import IndexMapping, LearnedMapping
+from reprogramming.methods.label_mapping import BayesianMapping, IndexMapping, LearnedMapping
 from reprogramming.methods.program import AdversarialProgram
+
+LabelMapping = IndexMapping | LearnedMapping | BayesianMapping
 
 
 class ReprogrammedModel(nn.Module):
@@ -127,15 +129,18 @@ class ProgramModel(ReprogrammedModel):
         labels: list[str],
         *,
         program: AdversarialProgram,
-        mapping: IndexMapping | LearnedMapping,
+        mapping: LabelMapping,
+        mapping_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(backbone, labels, frozen=True)
         self.program = program
         self.mapping = mapping
+        # How the mapping is re-estimated while training (BLM's λ and top-K ratio); recorded.
+        self.mapping_options = dict(mapping_options or {})
 
     @property
     def input_size(self) -> int:
-        return self.program.image_size
+        return self.program.input_size
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.features(self.program(x))
@@ -154,7 +159,10 @@ class ProgramModel(ReprogrammedModel):
             "image_size": self.program.image_size,
             "region": self.program.region,
             "operation": self.program.operation,
+            "prompt": self.program.prompt,
+            "input_scaling": self.program.input_scaling,
             "label_mapping": self.mapping.kind,
+            **self.mapping_options,
         }
 
 

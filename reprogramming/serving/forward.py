@@ -4,7 +4,9 @@ Rows keep their own model throughout, with no Python loop over rows or models:
 
 1. images → [0, 1] canvases (one conversion per distinct input shape; a program's smaller
    image is padded with mid-grey, as `AdversarialProgram.place` does);
-2. each program row gets its own model's program, gathered from a stacked tensor;
+2. each program row gets its own model's program, gathered from a stacked tensor (rows of a
+   model with a learned input scale are first shrunk by it; rows of an SMM model have the
+   pattern multiplied by their own masks, from that model's mask CNN: one call per such model);
 3. one backbone forward for every row;
 4. heads as grouped operations: the batch's linear heads concatenated into one matrix (one
    matmul, each row then reads its own model's columns), one-to-one label maps as one gather;
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 
 from reprogramming.backbones.base import Backbone
 from reprogramming.images import to_model_input
+from reprogramming.methods.program import scaled_placement
 from reprogramming.runtime import autocast
 from reprogramming.serving.units import IndexHead, LinearHead, ServedModel
 
@@ -95,6 +98,14 @@ def _apply_programs(
     scale = coefficients[slots, 0].view(-1, 1, 1, 1)
     shift = coefficients[slots, 1].view(-1, 1, 1, 1)
     canvas = x[rows] * 2.0 - 1.0
+    for slot, program in enumerate(programs):  # once per model that needs it, not per row
+        if program.image_scale is None and program.masks is None:
+            continue
+        own = (slots == slot).nonzero().squeeze(1)
+        if program.image_scale is not None:
+            canvas[own] = scaled_placement(canvas[own], program.image_scale)
+        if program.masks is not None:
+            pattern[own] = pattern[own] * program.masks(canvas[own]).to(x.dtype)
     adv = canvas * (1.0 + scale * pattern) + shift * pattern
     x = x.clone()
     x[rows] = (adv.clamp(-1.0, 1.0) + 1.0) * 0.5

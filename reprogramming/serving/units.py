@@ -1,14 +1,17 @@
 """What a server keeps of each model: its own small tensors, beside a backbone it shares.
 
 A linear probe keeps its head; an adversarial program keeps its program (P = tanh(W ⊙ M),
-computed once) and its label mapping. Neither keeps a module: the backbone they were trained on
-is shared by every model on it, so a model costs only its own bytes. Models that train the
+computed once) and its label mapping (BLM's ω is a linear head over the source logits with no
+bias). Only two program options keep more: an SMM program keeps its small mask CNN (run on its
+own rows), a learned input scale keeps the scale (its rows are re-placed by it). The backbone
+they were trained on is shared by every model on it, so a model costs only its own bytes. Models that train the
 backbone's weights (finetune, scratch) or stand on another model (model_id backbones) own
 everything and run alone, through a `Predictor`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,7 +19,7 @@ from typing import Any, Literal
 import torch
 
 from reprogramming.backbones.base import Backbone
-from reprogramming.methods.label_mapping import IndexMapping
+from reprogramming.methods.label_mapping import BayesianMapping, IndexMapping
 from reprogramming.methods.models import LinearProbeModel, ProgramModel, ReprogrammedModel
 from reprogramming.predictor import Prediction, Predictor, top_k
 
@@ -54,6 +57,10 @@ class Program:
     shift: float
     image_size: int
     canvas_size: int
+    # SMM: the mask generator whose per-image mask multiplies the pattern (None: shared).
+    masks: torch.nn.Module | None = None
+    # A learned input scale: canvas-sized images are shrunk by it about the centre first.
+    image_scale: torch.Tensor | None = None
 
 
 _COEFFICIENTS = {"add": (0.0, 1.0), "subtract": (0.0, -1.0), "multiply": (1.0, 0.0)}
@@ -137,27 +144,15 @@ def shared_parts(
                 over="features",
             )  # fmt: skip
         elif isinstance(model, ProgramModel):
-            scale, shift = _COEFFICIENTS[model.program.operation]
-            program = Program(
-                pattern=model.program.program().detach()[0].to(device),
-                scale=scale,
-                shift=shift,
-                image_size=model.program.image_size,
-                canvas_size=model.program.canvas_size,
-            )
-            if isinstance(model.mapping, IndexMapping):
-                head = IndexHead(model.mapping.index.detach().to(device))
-            else:
-                linear = model.mapping.linear
-                head = LinearHead(
-                    linear.weight.detach().to(device), linear.bias.detach().to(device),
-                    over="source",
-                )  # fmt: skip
+            program = _program(model, device)
+            head = _mapping_head(model, device)
         else:
             raise TypeError(f"{model.method} models do not run on a shared backbone")
     own = [t for t in vars(head).values() if isinstance(t, torch.Tensor)]
     if program is not None:
         own.append(program.pattern)
+        if program.masks is not None:
+            own.extend([*program.masks.parameters(), *program.masks.buffers()])
     backbone_input = program.canvas_size if program is not None else model.input_size
     return ServedModel(
         model_id=model_id,
@@ -170,6 +165,40 @@ def shared_parts(
         program=program,
         backbone=backbone,
         backbone_key=key,
+    )
+
+
+def _program(model: ProgramModel, device: torch.device) -> Program:
+    """A program's parts, computed once: its pattern, operation, mask CNN and input scale."""
+    scale, shift = _COEFFICIENTS[model.program.operation]
+    masks = model.program.masks
+    image_scale = model.program.image_scale()
+    return Program(
+        pattern=model.program.program().detach()[0].to(device),
+        scale=scale,
+        shift=shift,
+        image_size=model.program.image_size,
+        canvas_size=model.program.canvas_size,
+        masks=_frozen_copy(masks, device) if masks is not None else None,
+        image_scale=image_scale.detach().to(device) if image_scale is not None else None,
+    )
+
+
+def _frozen_copy(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    return copy.deepcopy(module).to(device).eval().requires_grad_(False)
+
+
+def _mapping_head(model: ProgramModel, device: torch.device) -> LinearHead | IndexHead:
+    """A program's label mapping as a head over the source logits."""
+    mapping = model.mapping
+    if isinstance(mapping, IndexMapping):
+        return IndexHead(mapping.index.detach().to(device))
+    if isinstance(mapping, BayesianMapping):  # source @ ω: a linear head with weight ωᵀ
+        omega = mapping.omega.detach().to(device)
+        return LinearHead(omega.T.contiguous(), omega.new_zeros(omega.shape[1]), over="source")
+    linear = mapping.linear
+    return LinearHead(
+        linear.weight.detach().to(device), linear.bias.detach().to(device), over="source"
     )
 
 

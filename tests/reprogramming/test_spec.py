@@ -55,9 +55,49 @@ def test_invalid_specs_name_the_field(patch: dict, field: str) -> None:
     assert any(field in loc for loc in locations), locations
 
 
-def test_border_region_needs_a_smaller_image() -> None:
-    with pytest.raises(ValidationError, match="scale"):
-        parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program", "region": "border"}})
+def test_border_region_without_a_size_is_left_to_the_data() -> None:
+    # Elsayed's setting: the image keeps its own size, known once the dataset is loaded.
+    spec = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program", "region": "border"}})
+    assert spec.method.kind == "adversarial_program"
+    assert (spec.method.image_size, spec.method.scale) == (None, None)
+
+
+@pytest.mark.parametrize("size", [{"scale": 1.0}, {"image_size": 64, "canvas_size": 64}])
+def test_a_border_around_an_image_that_fills_the_canvas_is_refused(size: dict) -> None:
+    method = {"kind": "adversarial_program", "region": "border", **size}
+    with pytest.raises(ValidationError) as info:
+        parse_spec({**EXAMPLE, "method": method})
+    assert "'image_size'" in str(info.value) and "'scale'" in str(info.value)
+
+
+def test_frontier_options_have_the_papers_defaults() -> None:
+    spec = parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program"}})
+    assert spec.method.kind == "adversarial_program"
+    method = spec.method
+    assert (method.prompt, method.input_scaling) == ("shared", "fixed")
+    assert (method.blm_laplace, method.blm_top_k_ratio) == (1.0, 0.15)
+    for mapping in ("blm", "blm_plus"):
+        chosen = {"kind": "adversarial_program", "label_mapping": mapping, "prompt": "smm"}
+        assert parse_spec({**EXAMPLE, "method": chosen}).method.label_mapping == mapping
+    learned = {"kind": "adversarial_program", "region": "border", "input_scaling": "learned",
+               "scale": 1.0}  # fmt: skip
+    assert parse_spec({**EXAMPLE, "method": learned}).method.input_scaling == "learned"
+
+
+@pytest.mark.parametrize(
+    ("method", "field"),
+    [
+        ({"prompt": "patch"}, "prompt"),
+        ({"input_scaling": "searched"}, "input_scaling"),
+        ({"label_mapping": "blm++"}, "label_mapping"),
+        ({"blm_laplace": 0.0}, "blm_laplace"),
+        ({"blm_top_k_ratio": 1.5}, "blm_top_k_ratio"),
+    ],
+)
+def test_invalid_frontier_options_name_the_field(method: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_spec({**EXAMPLE, "method": {"kind": "adversarial_program", **method}})
+    assert any(field in ".".join(map(str, e["loc"])) for e in info.value.errors())
 
 
 def test_spec_module_does_not_import_torch() -> None:

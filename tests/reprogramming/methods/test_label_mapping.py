@@ -2,10 +2,14 @@ import pytest
 import torch
 
 from reprogramming.methods.label_mapping import (
+    BayesianMapping,
     IndexMapping,
     LearnedMapping,
+    bayesian_omega,
     first_k,
     greedy_one_to_one,
+    joint_counts,
+    predicted_weights,
     random_subset,
 )
 
@@ -43,3 +47,43 @@ def test_learned_mapping_trains() -> None:
     out = mapping(torch.randn(4, 1000))
     out.sum().backward()
     assert out.shape == (4, 5) and mapping.linear.weight.grad is not None
+
+
+def test_bayesian_omega_is_the_smoothed_conditional_normalised_by_column() -> None:
+    # joint[s, t]: how often images of new label t were predicted as source label s.
+    joint = torch.tensor([[3.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
+    omega = bayesian_omega(joint, laplace=1.0)
+    # P(t | s) with λ = 1 added to each source label's count: row 0 → 3/5, 1/5; row 1 → 0, 2/3.
+    conditional = torch.tensor([[3 / 5, 1 / 5], [0.0, 2 / 3], [0.0, 0.0]])
+    assert torch.allclose(omega, conditional / conditional.sum(0), atol=1e-6)
+    assert torch.allclose(omega.sum(0), torch.ones(2), atol=1e-6)  # each new label: a distribution
+    assert bool((omega >= 0).all()) and omega[2].abs().max() == 0  # never predicted: no weight
+    # A larger λ shrinks the rarely predicted source labels most (Laplace smoothing).
+    smoothed = bayesian_omega(joint, laplace=10.0)
+    assert smoothed[1, 1] < omega[1, 1]
+
+
+def test_a_label_with_no_images_reads_every_source_label_equally() -> None:
+    omega = bayesian_omega(torch.tensor([[2.0, 0.0], [1.0, 0.0]]), laplace=1.0)
+    assert torch.allclose(omega[:, 1], torch.full((2,), 0.5))
+
+
+def test_predicted_weights_top1_and_top_k() -> None:
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0]])
+    assert predicted_weights(logits, top_k=None).tolist() == [[0.0, 1.0, 0.0, 0.0]]
+    top2 = predicted_weights(logits, top_k=2)
+    probs = logits.softmax(1)
+    assert torch.allclose(top2, torch.tensor([[0.0, probs[0, 1], 0.0, probs[0, 3]]]))
+    joint = joint_counts(top2.repeat(2, 1), torch.tensor([1, 1]), num_target=3)
+    assert joint.shape == (4, 3) and torch.allclose(joint[:, 1], 2 * top2[0])
+    assert joint[:, 0].abs().max() == 0 and joint[:, 2].abs().max() == 0
+
+
+def test_bayesian_mapping_multiplies_source_logits_by_omega() -> None:
+    mapping = BayesianMapping(5, 3, "blm")
+    assert torch.allclose(mapping.omega.sum(0), torch.ones(3))  # a valid ω before any estimate
+    logits = torch.randn(4, 5)
+    assert torch.allclose(mapping(logits), logits[:, :3])  # first_k until re-estimated
+    mapping.omega.copy_(torch.rand(5, 3))
+    assert torch.allclose(mapping(logits), logits @ mapping.omega)
+    assert "omega" in mapping.state_dict()  # saved with the model's learned state
