@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from api import errors, limits, metrics
 from api.routes import (
     catalog,
+    credentials,
     dashboard,
     datasets,
     health,
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, datasets, jobs, models, usage, webhooks, workers):
+    for module in (health, catalog, credentials, datasets, jobs, models, usage, webhooks, workers):
         app.include_router(module.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -425,3 +425,63 @@ class DeliveryList(BaseModel):
     model_config = _examples({"data": []})
 
     data: list[WebhookDelivery]
+
+
+class CredentialCreate(BaseModel):
+    """Keys to an S3-compatible store, for jobs that name a dataset by uri."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "datasets bucket", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                 "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                 "endpoint_url": "https://minio.example.com", "region": "us-east-1"}
+            ]
+        },
+    )  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=200)
+    access_key_id: str = Field(min_length=1, max_length=200)
+    secret_access_key: str = Field(min_length=1, max_length=1000)
+    endpoint_url: str | None = Field(
+        default=None, max_length=2000,
+        description="An S3-compatible endpoint (MinIO, R2, …); default: AWS's for the region.",
+    )  # fmt: skip
+    region: str | None = Field(default=None, max_length=50)
+
+
+class Credential(BaseModel):
+    """A kept credential; its secret is never shown, the key id only by its last four."""
+
+    model_config = _examples(
+        {"id": "cred_0a1b2c3d4e5f6a7b8c9d", "name": "datasets bucket", "kind": "s3",
+         "access_key_hint": "…MPLE", "endpoint_url": "https://minio.example.com",
+         "region": "us-east-1", "created_at": _NOW, "last_used_at": None}
+    )  # fmt: skip
+
+    id: str
+    name: str
+    kind: str
+    access_key_hint: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Credential:
+        """The public view of a credential row."""
+        return cls(
+            id=row.id, name=row.name, kind=row.kind, access_key_hint="…" + row.access_key_id[-4:],
+            endpoint_url=row.endpoint_url, region=row.region, created_at=row.created_at,
+            last_used_at=row.last_used_at,
+        )  # fmt: skip
+
+
+class CredentialList(BaseModel):
+    """The caller's credentials."""
+
+    model_config = _examples({"data": []})
+
+    data: list[Credential]

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     artifact_store: Literal["database", "directory", "s3"] = "database"
     artifact_dir: Path | None = Field(default=None, description="For artifact_store=directory.")
     max_upload_bytes: int = 512 * 2**20
+    max_remote_dataset_bytes: int = Field(
+        default=4 * 2**30,
+        description="A dataset named by uri (s3://...) larger than this is refused.",
+    )
     max_predict_bytes: int = 32 * 2**20
     max_json_bytes: int = Field(default=2**20, description="JSON bodies (job specs) over it: 413.")
     max_predict_images: int = 64

@@ -273,3 +273,20 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Credential(Base):
+    """An owner's keys to an S3-compatible store, used only for that owner's datasets by uri."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cred"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="s3")
+    access_key_id: Mapped[str] = mapped_column(String(200))
+    secret_access_key: Mapped[str] = mapped_column(Text)
+    endpoint_url: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -22,14 +22,17 @@ def models_built_on(session: Session, *, model_id: str) -> list[str]:
 
 
 def active_jobs_using(
-    session: Session, *, model_id: str | None = None, dataset_id: str | None = None
-) -> list[Job]:
-    """Queued or running jobs whose spec names this model as backbone, or this upload."""
+    session: Session, *, model_id: str | None = None, dataset_id: str | None = None,
+    credentials_id: str | None = None,
+) -> list[Job]:  # fmt: skip
+    """Queued or running jobs whose spec names this model as backbone, this upload, or keys."""
     query = select(Job).where(Job.status.in_(ACTIVE))
     if model_id is not None:
         query = query.where(Job.spec["backbone"]["model_id"].as_string() == model_id)
     if dataset_id is not None:
         query = query.where(Job.spec["dataset"]["upload_id"].as_string() == dataset_id)
+    if credentials_id is not None:
+        query = query.where(Job.spec["dataset"]["credentials_id"].as_string() == credentials_id)
     return list(session.scalars(query.order_by(Job.created_at)))
 
 

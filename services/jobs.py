@@ -14,7 +14,7 @@ from reprogramming import spec as engine_spec
 from reprogramming.backbones import check_backbone_name
 from reprogramming.data import DATASETS
 from reprogramming.errors import UnknownNameError
-from services import estimates
+from services import estimates, remote_datasets
 from services.enqueue import enqueue_job
 from services.errors import Conflict, Invalid
 from services.owned import owned
@@ -65,6 +65,8 @@ def create(
     With an idempotency key already used for the same spec, the first job is returned instead.
     """
     check_references(session, spec=spec, owner_id=owner_id)
+    if isinstance(spec, JobSpec) and spec.dataset.uri is not None:
+        remote_datasets.check(session, settings=settings, owner_id=owner_id, dataset=spec.dataset)
     body = spec.model_dump(mode="json", exclude_none=True)
     accelerator = (
         spec.resources.accelerator if isinstance(spec, JobSpec) and spec.resources else "any"

@@ -31,16 +31,39 @@ class BackboneSpec(spec.BackboneSpec):
 
 
 class DatasetSpec(spec.DatasetSpec):
-    """Which images to learn from (a built-in name or an upload), and how to split them."""
+    """Which images to learn from (a built-in name, an upload, or an archive in the owner's
+    object store), and how to split them."""
 
-    model_config = ConfigDict(title="DatasetSpec")
+    model_config = ConfigDict(
+        title="DatasetSpec",
+        json_schema_extra={
+            "examples": [
+                {"name": "fashion_mnist", "max_per_class": 500, "seed": 0},
+                {"upload_id": "ds_0a1b2c3d4e5f6a7b8c9d", "image_size": 224},
+                {"uri": "s3://my-bucket/sets/flowers.tar.gz",
+                 "credentials_id": "cred_0a1b2c3d4e5f6a7b8c9d"},
+            ]
+        },
+    )  # fmt: skip
 
     path: SkipJsonSchema[str | None] = Field(default=None)
+    uri: str | None = Field(
+        default=None, max_length=2000, examples=["s3://my-bucket/sets/flowers.tar.gz"],
+        description="An image-folder archive (zip, tar, tar.gz) in an S3-compatible store, read "
+        "with the owner's credential 'credentials_id'; the same rules as an upload apply.",
+    )  # fmt: skip
+    credentials_id: str | None = Field(
+        default=None, max_length=40,
+        description="The owner's credential (POST /v1/credentials) that reads 'uri'.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> DatasetSpec:
-        if self.path is None and bool(self.name) == bool(self.upload_id):
-            raise ValueError("give exactly one of 'name' or 'upload_id'")
+        given = [bool(self.name), bool(self.upload_id), bool(self.uri)]
+        if self.path is None and sum(given) != 1:
+            raise ValueError("give exactly one of 'name', 'upload_id' or 'uri'")
+        if self.credentials_id is not None and self.uri is None:
+            raise ValueError("'credentials_id' goes with a dataset 'uri'")
         return self
 
 

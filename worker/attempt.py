@@ -27,7 +27,7 @@ from messaging import notify
 from reprogram.statuses import JobStatus
 from reprogramming.errors import Cancelled, ReprogramError
 from reprogramming.job import JobResult, run_job
-from services import datasets, estimates, models
+from services import datasets, estimates, models, remote_datasets
 from services import jobs as job_service
 from services.errors import ServiceError
 from services.specs import JobSpec
@@ -146,7 +146,7 @@ class Attempt:
         """Run the engine on the job's spec, resuming from the checkpoint if asked."""
         claim, settings = self.claim, self.settings
         return run_job(
-            claim.spec,
+            self.local_spec(),
             output_dir=self.artifact_dir,
             data_dir=settings.data_dir,
             on_epoch=self.on_epoch,
@@ -165,6 +165,19 @@ class Attempt:
                 job_id=self.job_id,
             ),
         )  # fmt: skip
+
+    def local_spec(self) -> JobSpec:
+        """The job's spec, with a dataset named by uri replaced by this machine's copy of it."""
+        spec, settings = self.claim.spec, self.settings
+        dataset = spec.dataset
+        if dataset.uri is None:
+            return spec
+        keys = transaction(settings, lambda s: remote_datasets.keys_for(
+            s, owner_id=self.claim.owner_id, dataset=dataset), job_id=self.job_id)  # fmt: skip
+        self.on_log(f"dataset: reading {dataset.uri}")
+        path = remote_datasets.fetch(settings, keys=keys, uri=dataset.uri)
+        local = dataset.model_copy(update={"uri": None, "credentials_id": None, "path": str(path)})
+        return spec.model_copy(update={"dataset": local})
 
     def finish(self, status: JobStatus, error: str | None = None) -> str:
         """End the job in a final status, dropping its checkpoint."""

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 from sqlalchemy import update
 from support.client import small_job
+from support.datasets import shapes_zip
 from support.s3 import CREDENTIALS, make_bucket, s3_server
 from support.services import Service
 
 from config.settings import Settings
 from db.models import ObjectChunk, StoredObject
 from db.session import session_scope
-
-
-def _shapes_zip() -> bytes:
-    """Two classes of shapes, and one noise image so no other run uploads the same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        noise = io.BytesIO()
-        Image.frombytes("RGB", (16, 16), os.urandom(16 * 16 * 3)).save(noise, format="PNG")
-        archive.writestr("shapes/red/noise.png", noise.getvalue())
-        for label, color in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
-            for i in range(6):
-                image = io.BytesIO()
-                Image.new("RGB", (16 + i, 16), color).save(image, format="PNG")
-                archive.writestr(f"shapes/{label}/{i}.png", image.getvalue())
-    return buffer.getvalue()
 
 
 def _cached(data_dir: Path, sha256: str) -> Path:
@@ -81,7 +63,7 @@ def test_workers_without_the_api_disk_train_on_an_upload(  # type: ignore[no-unt
 
     api, first, second = deployment("api"), deployment("w1"), deployment("w2")
     url = Settings(database_url=service.env["REPROGRAM_DATABASE_URL"]).sqlalchemy_url
-    archive = _shapes_zip()
+    archive = shapes_zip()
     digest = hashlib.sha256(archive).hexdigest()
     try:
         api.start_api()
