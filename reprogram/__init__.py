@@ -6,6 +6,7 @@ from reprogram.async_client import AsyncClient, AsyncJob
 from reprogram.client import Client, Job
 from reprogram.objects import (
     CatalogEntry,
+    Credential,
     Dataset,
     Delivery,
     Event,
@@ -27,6 +28,7 @@ __all__ = [
     "AsyncJob",
     "CatalogEntry",
     "Client",
+    "Credential",
     "Dataset",
     "Delivery",
     "Event",

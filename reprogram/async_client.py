@@ -18,6 +18,7 @@ import httpx
 from reprogram import protocol as p
 from reprogram.objects import (
     CatalogEntry,
+    Credential,
     Dataset,
     Delivery,
     Event,
@@ -263,6 +264,40 @@ class AsyncWebhooks(_Resource):
         return [make(Delivery, d) for d in data]
 
 
+class AsyncCredentials(_Resource):
+    """`client.credentials`: this owner's keys to S3-compatible stores, for datasets named by uri."""
+
+    async def create(
+        self,
+        name: str,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> Credential:
+        """Keep keys that this owner's jobs may read `dataset.uri` with; the secret is never
+        returned. `endpoint_url` for MinIO, R2 and the like (default: AWS for the region)."""
+        op = p.create_credential(name, access_key_id, secret_access_key, endpoint_url, region,
+                                 self._client.retry)  # fmt: skip
+        return make(Credential, await self._run(op))
+
+    async def list(self) -> builtins.list[Credential]:
+        """This owner's credentials, oldest first (without their secrets)."""
+        data = await self._run(p.list_json("/v1/credentials", self._client.retry))
+        return [make(Credential, c) for c in data]
+
+    async def get(self, credential_id: str) -> Credential:
+        """One credential: its store, and when a job last used it."""
+        path = f"/v1/credentials/{credential_id}"
+        return make(Credential, await self._run(p.get_json(path, self._client.retry)))
+
+    async def delete(self, credential_id: str) -> None:
+        """Forget a credential; Conflict (`credential_in_use`) while a queued or running job
+        needs it."""
+        await self._run(p.delete(f"/v1/credentials/{credential_id}", self._client.retry))
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -300,6 +335,7 @@ class AsyncClient:
         self.jobs, self.models = AsyncJobs(self), AsyncModels(self)
         self.datasets, self.catalog = AsyncDatasets(self), AsyncCatalog(self)
         self.workers, self.webhooks = AsyncWorkers(self), AsyncWebhooks(self)
+        self.credentials = AsyncCredentials(self)
 
     async def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

@@ -17,6 +17,7 @@ import httpx
 from reprogram import protocol as p
 from reprogram.objects import (
     CatalogEntry,
+    Credential,
     Dataset,
     Delivery,
     Event,
@@ -254,6 +255,40 @@ class Webhooks(_Resource):
         return [make(Delivery, d) for d in data]
 
 
+class Credentials(_Resource):
+    """`client.credentials`: this owner's keys to S3-compatible stores, for datasets named by uri."""
+
+    def create(
+        self,
+        name: str,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+    ) -> Credential:
+        """Keep keys that this owner's jobs may read `dataset.uri` with; the secret is never
+        returned. `endpoint_url` for MinIO, R2 and the like (default: AWS for the region)."""
+        op = p.create_credential(name, access_key_id, secret_access_key, endpoint_url, region,
+                                 self._client.retry)  # fmt: skip
+        return make(Credential, self._run(op))
+
+    def list(self) -> builtins.list[Credential]:
+        """This owner's credentials, oldest first (without their secrets)."""
+        data = self._run(p.list_json("/v1/credentials", self._client.retry))
+        return [make(Credential, c) for c in data]
+
+    def get(self, credential_id: str) -> Credential:
+        """One credential: its store, and when a job last used it."""
+        path = f"/v1/credentials/{credential_id}"
+        return make(Credential, self._run(p.get_json(path, self._client.retry)))
+
+    def delete(self, credential_id: str) -> None:
+        """Forget a credential; Conflict (`credential_in_use`) while a queued or running job
+        needs it."""
+        self._run(p.delete(f"/v1/credentials/{credential_id}", self._client.retry))
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -292,6 +327,7 @@ class Client:
         )
         self.jobs, self.models, self.datasets = Jobs(self), Models(self), Datasets(self)
         self.catalog, self.workers, self.webhooks = Catalog(self), Workers(self), Webhooks(self)
+        self.credentials = Credentials(self)
 
     def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

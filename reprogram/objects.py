@@ -1,5 +1,5 @@
 """The typed objects both SDK clients return: jobs, events, models, datasets, predictions, usage,
-workers and webhooks."""
+workers, webhooks and credentials."""
 
 from __future__ import annotations
 
@@ -149,6 +149,22 @@ class Delivery:
     delivered_at: str | None = None
     next_attempt_at: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Credential:
+    """Keys to an S3-compatible store that this owner's jobs read datasets with; use its id as
+    `{"dataset": {"uri": "s3://bucket/key.tar.gz", "credentials_id": id}}`. The secret is never
+    returned, and the key id only by its last four characters (`access_key_hint`)."""
+
+    id: str
+    name: str
+    kind: str = "s3"
+    access_key_hint: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    created_at: str | None = None
+    last_used_at: str | None = None
 
 
 @dataclass

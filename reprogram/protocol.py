@@ -224,6 +224,23 @@ def enable_webhook(webhook_id: str, retry: Retry) -> Op[Any]:
     return response.json()
 
 
+def create_credential(
+    name: str,
+    access_key_id: str,
+    secret_access_key: str,
+    endpoint_url: str | None,
+    region: str | None,
+    retry: Retry,
+) -> Op[Any]:
+    """POST an owner's keys to an S3-compatible store; not resent after a broken connection,
+    since that could keep two. The answer never holds the secret."""
+    body = {"name": name, "access_key_id": access_key_id, "secret_access_key": secret_access_key}
+    body |= {k: v for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v is not None}
+    request = Request("POST", "/v1/credentials", json=body, idempotent=False)
+    response = yield from call(request, retry)
+    return response.json()
+
+
 def page(path: str, params: dict[str, Any], cursor: str | None, retry: Retry) -> Op[Any]:
     """One page of a list: {"data": [...], "has_more": ..., "next_cursor": ...}."""
     query = dict(params, **({"cursor": cursor} if cursor else {}))
