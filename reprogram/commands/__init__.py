@@ -1,5 +1,5 @@
 """The service's client commands (`reprogram jobs | models | datasets | catalog | webhooks |
-usage | workers`).
+credentials | usage | workers`).
 
 Human output goes to stdout as aligned tables and key/value blocks; `--json` prints one JSON
 document on stdout and nothing else. Progress and diagnostics go to stderr. Errors print one
@@ -7,6 +7,6 @@ document on stdout and nothing else. Progress and diagnostics go to stderr. Erro
 modules never import torch.
 
 `parsers` registers the commands; `jobs`, `watch`, `models`, `datasets`, `catalog`, `webhooks`,
-`usage` and `workers` run them; `running` gives each a Client and turns errors into exit codes;
-`output` and `formatting` print.
+`credentials`, `usage` and `workers` run them; `running` gives each a Client and turns errors
+into exit codes; `output` and `formatting` print.
 """

@@ -86,4 +86,6 @@ def dataset_text(dataset: dict[str, Any] | None) -> str:
         return "-"
     if dataset.get("upload_id"):
         return f"upload {dataset['upload_id']}"
+    if dataset.get("uri"):
+        return str(dataset["uri"])
     return str(dataset.get("name") or Path(str(dataset.get("path") or "-")).name)

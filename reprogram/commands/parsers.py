@@ -1,5 +1,5 @@
-"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog`, `webhooks`, `usage`
-and `workers`, and the options every one of them takes."""
+"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog`, `webhooks`,
+`credentials`, `usage` and `workers`, and the options every one of them takes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reprogram.commands import catalog, datasets, jobs, models, usage, webhooks, workers
+from reprogram.commands import (
+    catalog,
+    credentials,
+    datasets,
+    jobs,
+    models,
+    usage,
+    webhooks,
+    workers,
+)
 from reprogram.commands.exits import EXIT_CODES
 from reprogram.commands.running import run
 from reprogram.statuses import JobStatus
@@ -37,14 +46,16 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `jobs`, `models`, `datasets`, `catalog`, `webhooks` and their subcommands, and
-    `usage` and `workers`."""
+    """Register `jobs`, `models`, `datasets`, `catalog`, `webhooks`, `credentials` and their
+    subcommands, and `usage` and `workers`."""
     _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, pause, "
                                   "resume, delete, watch"))  # fmt: skip
     _add_models(_group(sub, "models", "trained models: list, get, predict, export, delete"))
     _add_datasets(_group(sub, "datasets", "uploaded image-folder datasets"))
     _add_catalog(_group(sub, "catalog", "what the service can run: backbones, datasets, methods"))
     _add_webhooks(_group(sub, "webhooks", "signed messages to your URLs when a job changes status"))
+    _add_credentials(_group(sub, "credentials",
+                            "keys to your S3-compatible stores, for datasets named by uri"))  # fmt: skip
     _command(sub, "usage", usage.usage_show, "what you store: datasets and models, and their size")
     _command(sub, "workers", workers.workers_list,
              "the live workers: device, queues, current job, throughput")  # fmt: skip
@@ -140,6 +151,32 @@ def _add_webhooks(group: argparse._SubParsersAction) -> None:
     deliveries.add_argument("webhook_id", metavar="ID")
     deliveries.add_argument("--limit", type=_positive, default=100, metavar="N",
                             help="at most N deliveries (default 100, at most 500)")  # fmt: skip
+
+
+def _add_credentials(group: argparse._SubParsersAction) -> None:
+    """`credentials create | list | get | delete`."""
+    create = _command(group, "create", credentials.credentials_create,
+                      "keep keys to an S3-compatible store (the secret is never shown again)")  # fmt: skip
+    create.add_argument("name", metavar="NAME", help="a name for yourself")
+    create.add_argument("--access-key-id", required=True, metavar="ID",
+                        help="the store's access key id (only its last four are shown back)")  # fmt: skip
+    create.add_argument(
+        "--secret-stdin", action="store_true",
+        help=f"read the secret access key from stdin (else ${credentials.SECRET_ENV}, else a "
+        "prompt on a terminal; never an argument, which would land in the shell's history)",
+    )  # fmt: skip
+    create.add_argument("--endpoint-url", metavar="URL",
+                        help="an S3-compatible endpoint (MinIO, R2, ...); default: AWS's")  # fmt: skip
+    create.add_argument(
+        "--region", metavar="REGION", help="the store's region (default: us-east-1)"
+    )
+    _command(group, "list", credentials.credentials_list, "your credentials (no secrets)")
+    for name, function, help in (
+        ("get", credentials.credentials_get, "one credential: its store and when a job last used it"),
+        ("delete", credentials.credentials_delete,
+         "forget a credential (not while a queued or running job needs it)"),
+    ):  # fmt: skip
+        _command(group, name, function, help).add_argument("credential_id", metavar="ID")
 
 
 def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
