@@ -35,8 +35,8 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """409: e.g. cancelling a finished job, an Idempotency-Key reused with another spec, or
-    deleting what something still uses (`code` model_in_use, dataset_in_use, job_active,
-    job_has_model; `message` names what)."""
+    deleting what something still uses (`code` model_in_use, dataset_in_use, credential_in_use,
+    job_active, job_has_model; `message` names what)."""
 
 
 class PayloadTooLarge(ApiError):

@@ -12,7 +12,7 @@ from skimage import data as photos
 from support.client import small_job
 from support.proxy import proxy_for
 
-from reprogram import AsyncClient, AsyncJob, Event, Stored, Usage, Webhook
+from reprogram import AsyncClient, AsyncJob, Credential, Event, Stored, Usage, Webhook
 from reprogram.errors import Conflict, InvalidRequest, JobFailed, NotFound
 
 
@@ -152,5 +152,28 @@ def test_pause_resume_workers_and_webhooks(service) -> None:  # type: ignore[no-
             await client.webhooks.delete(hook.id)
             with pytest.raises(NotFound):
                 await client.webhooks.deliveries(hook.id)
+
+    asyncio.run(scenario())
+
+
+def test_credentials(service) -> None:  # type: ignore[no-untyped-def]
+    key = service.create_key("async-keeper")
+
+    async def scenario() -> None:
+        async with AsyncClient(service.api_url, key) as client:
+            made = await client.credentials.create(
+                "r2", access_key_id="ASYNCKEY000000000Z9", secret_access_key="async-secret",
+                endpoint_url="https://r2.example.com", region="auto",
+            )  # fmt: skip
+            assert isinstance(made, Credential) and made.access_key_hint == "…00Z9"
+            assert (made.endpoint_url, made.region) == ("https://r2.example.com", "auto")
+            assert await client.credentials.get(made.id) == made
+            assert [c.id for c in await client.credentials.list()] == [made.id]
+            await client.credentials.delete(made.id)
+            with pytest.raises(NotFound):
+                await client.credentials.get(made.id)
+            with pytest.raises(NotFound):
+                await client.credentials.delete(made.id)
+            assert await client.credentials.list() == []
 
     asyncio.run(scenario())

@@ -16,7 +16,7 @@ from support.http import Scripted, serving
 from support.proxy import proxy_for
 from support.services import free_port
 
-from reprogram import Client, Delivery, Stored, Usage, Webhook, Worker
+from reprogram import Client, Credential, Delivery, Stored, Usage, Webhook, Worker
 from reprogram.errors import (
     Conflict,
     ConnectionFailed,
@@ -326,3 +326,54 @@ def test_webhooks(service) -> None:  # type: ignore[no-untyped-def]
         with pytest.raises(NotFound):
             sdk.webhooks.get(created.id)
         assert sdk.webhooks.list() == []
+
+
+def test_credentials_and_a_dataset_named_by_uri(service, store) -> None:  # type: ignore[no-untyped-def]
+    secret = "sdk-secret-never-shown-8c1d"
+    with (
+        Client(service.api_url, service.create_key("keeper")) as sdk,
+        Client(service.api_url, service.create_key("stranger")) as stranger,
+    ):
+        made = sdk.credentials.create("mine", access_key_id="SDKKEY0000000000AB12",
+                                      secret_access_key=secret, endpoint_url=store.endpoint)  # fmt: skip
+        assert isinstance(made, Credential) and made.id.startswith("cred_")
+        assert (made.name, made.kind, made.access_key_hint) == ("mine", "s3", "…AB12")
+        assert made.endpoint_url == store.endpoint and made.region is None
+        assert made.created_at and made.last_used_at is None
+        assert sdk.credentials.get(made.id) == made
+        assert [c.id for c in sdk.credentials.list()] == [made.id]
+        # another owner can neither see it nor name it
+        assert stranger.credentials.list() == []
+        with pytest.raises(NotFound):
+            stranger.credentials.get(made.id)
+        dataset = {"uri": store.uri, "credentials_id": made.id, "image_size": 32,
+                   "val_fraction": 0.2}  # fmt: skip
+        with pytest.raises(InvalidRequest) as info:
+            stranger.jobs.create(small_job(dataset=dataset))
+        assert info.value.code == "unknown_credential"
+        with pytest.raises(InvalidRequest) as info:
+            sdk.credentials.create("bad", access_key_id="K", secret_access_key="S",
+                                   endpoint_url="ftp://example.com")  # fmt: skip
+        assert info.value.field == "endpoint_url"
+        # an object that is not there is refused at submission, naming the uri
+        with pytest.raises(InvalidRequest) as info:
+            sdk.jobs.create(small_job(dataset=dataset | {"uri": store.uri + ".gone"}))
+        assert info.value.code == "unknown_dataset" and ".gone" in info.value.message
+
+        job = sdk.jobs.create(small_job(name="by-uri", dataset=dataset)).wait(timeout=300)
+        assert job.spec["dataset"]["uri"] == store.uri and job.model_id
+        assert sorted(sdk.models.get(job.model_id).labels) == ["blue", "red"]
+        assert sdk.credentials.get(made.id).last_used_at is not None
+        assert secret not in str(sdk.jobs.get(job.id))
+
+        # a job that still needs the keys keeps them from being deleted
+        waiting = sdk.jobs.create(small_job(name="by-uri-waits", dataset=dataset,
+                                            resources={"min_memory_gb": 100000}))  # fmt: skip
+        with pytest.raises(Conflict) as conflict:
+            sdk.credentials.delete(made.id)
+        assert conflict.value.code == "credential_in_use" and waiting.id in conflict.value.message
+        waiting.cancel()
+        assert sdk.credentials.delete(made.id) is None
+        with pytest.raises(NotFound):
+            sdk.credentials.get(made.id)
+        assert sdk.credentials.list() == []

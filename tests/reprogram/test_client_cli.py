@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from support.exported import onnx_metadata
 from support.services import free_port
 
 from reprogram.cli import main
+from reprogram.commands.credentials import SECRET_ENV
 from reprogram.commands.exits import Exit
 
 REPROGRAM = str(Path(sys.executable).with_name("reprogram"))  # the installed entry point
@@ -396,3 +398,54 @@ def test_webhooks(cli, service) -> None:  # type: ignore[no-untyped-def]
     assert (code, out) == (Exit.OK, f"deleted webhook {other['id']}\n")
     code, _, err = cli("webhooks", "get", hook_id, api_key=key)
     assert code == Exit.NOT_FOUND and hook_id in err
+
+
+def test_credentials(cli, service, store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    key, secret = service.create_key("cli-keeper"), "cli-secret-never-shown-41f0"
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    create = ("credentials", "create", "--access-key-id", "CLIKEY00000000007Q3X")
+    code, out, err = cli(*create, "mine", "--endpoint-url", store.endpoint, "--secret-stdin",
+                         api_key=key, stdin=secret + "\n")  # fmt: skip
+    assert code == Exit.OK, err
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.splitlines())
+    assert fields["access key"] == "…7Q3X" and fields["endpoint"] == store.endpoint
+    assert fields["name"] == "mine" and fields["last used"] == "never"
+    assert f'"credentials_id": "{fields["id"]}"' in err and secret not in out + err
+    cred_id = fields["id"]
+
+    # the secret from the environment; never from an argument, nor from nowhere
+    monkeypatch.setenv(SECRET_ENV, "another-secret")
+    code, out, _ = cli(*create, "from-env", "--region", "eu-west-1", "--json", api_key=key)
+    other = json.loads(out)
+    assert code == Exit.OK and other["region"] == "eu-west-1" and other["endpoint_url"] is None
+    assert "secret" not in json.dumps(other)
+    monkeypatch.delenv(SECRET_ENV)
+    code, out, err = cli(*create, "nothing", api_key=key)
+    assert (code, out) == (Exit.USAGE, "") and "--secret-stdin" in err and SECRET_ENV in err
+    code, _, err = cli(*create, "empty", "--secret-stdin", api_key=key, stdin="\n")
+    assert code == Exit.USAGE and "empty" in err
+
+    code, out, _ = cli("credentials", "list", api_key=key)
+    lines = out.splitlines()
+    assert code == Exit.OK and lines[0].split()[:4] == ["ID", "NAME", "KEY", "ENDPOINT"]
+    assert [line.split()[0] for line in lines[1:]] == [cred_id, other["id"]]
+    code, out, _ = cli("credentials", "get", cred_id, "--json", api_key=key)
+    assert code == Exit.OK and json.loads(out)["access_key_hint"] == "…7Q3X"
+
+    # a job names the archive by uri; while it waits, its credential cannot be deleted
+    dataset = {"uri": store.uri, "credentials_id": cred_id, "image_size": 32}
+    spec = small_job(name="cli-uri", dataset=dataset, resources={"min_memory_gb": 100000})
+    code, out, err = cli("jobs", "create", "-", "--json", api_key=key, stdin=json.dumps(spec))
+    assert code == Exit.OK, err
+    job_id = json.loads(out)["id"]
+    code, out, _ = cli("jobs", "get", job_id, api_key=key)
+    assert re.search(rf"^dataset +{re.escape(store.uri)}$", out, re.MULTILINE), out
+    code, out, err = cli("credentials", "delete", cred_id, api_key=key)
+    assert (code, out) == (Exit.REJECTED, "") and job_id in err
+    cli("jobs", "cancel", job_id, api_key=key)
+    code, out, _ = cli("credentials", "delete", cred_id, "--json", api_key=key)
+    assert json.loads(out) == {"id": cred_id, "object": "credential", "deleted": True}
+    code, out, _ = cli("credentials", "delete", other["id"], api_key=key)
+    assert (code, out) == (Exit.OK, f"deleted credential {other['id']}\n")
+    code, _, err = cli("credentials", "get", cred_id, api_key=key)
+    assert code == Exit.NOT_FOUND and cred_id in err

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from reprogram.client import Job
-from reprogram.commands.formatting import eta
+from reprogram.commands.formatting import dataset_text, eta
 from reprogram.commands.watch import _Progress
 from reprogram.objects import Event, make
 
@@ -65,3 +65,11 @@ def test_the_progress_line_shows_the_latest_estimate_while_running() -> None:
 
     progress.update(status="paused")  # no estimate while it does not run
     assert "paused" in _last_line(terminal) and "left" not in _last_line(terminal)
+
+
+def test_dataset_text_names_each_kind_of_source() -> None:
+    assert dataset_text({"name": "digits", "max_per_class": 20}) == "digits"
+    assert dataset_text({"upload_id": "ds_1"}) == "upload ds_1"
+    uri = {"uri": "s3://bucket/sets/flowers.tar.gz", "credentials_id": "cred_1"}
+    assert dataset_text(uri) == "s3://bucket/sets/flowers.tar.gz"
+    assert dataset_text(None) == "-"
