@@ -111,10 +111,10 @@ export function backboneName(backbone) {
   return backbone.name || "—";
 }
 
-/** The name a spec's dataset goes by. */
+/** The name a spec's dataset goes by: a built-in name, an upload's id or an object store uri. */
 export function datasetName(dataset) {
   if (!dataset) return "—";
-  return dataset.name || dataset.upload_id || dataset.path || "—";
+  return dataset.name || dataset.upload_id || dataset.uri || dataset.path || "—";
 }
 
 /** A labelled figure: a big value over a small caption. */
