@@ -18,16 +18,20 @@ import torch
 from PIL import Image
 from skimage import data as photos
 
+from reprogramming.factory import load_model
+from reprogramming.images import to_model_input
 from reprogramming.job import run_job
 from reprogramming.predictor import Predictor
 from reprogramming.serving import InvalidImageError, ModelServer, Observer
+from reprogramming.serving.units import LinearHead
 
 BACKBONE = {"name": "efficientnet_lite0"}
 DIGITS = {"name": "digits", "max_per_class": 20, "test_max_per_class": 5}
 FAST = {"epochs": 2, "batch_size": 64}
 
 # Several probes (two input sizes, different label counts), several programs (every operation,
-# learned and one-to-one mappings, smaller images on a shared canvas), and one finetuned model.
+# learned, one-to-one and Bayesian mappings, smaller images on a shared canvas, sample-specific
+# masks, a learned input scale), and one finetuned model.
 SPECS: dict[str, dict[str, Any]] = {
     "probe48": {"method": {"kind": "linear_probe", "input_size": 48}},
     "probe48_three": {
@@ -63,6 +67,37 @@ SPECS: dict[str, dict[str, Any]] = {
             "label_mapping": "random",
         },
         "dataset": {**DIGITS, "classes": [3, 4, 5, 6]},
+    },
+    # The methods of issue 12: BLM's ω as a head over the source logits; SMM's mask CNN run on
+    # its own rows; a learned input scale re-placing its rows; Elsayed's border around the
+    # digits at their own 8 × 8 size.
+    "program_blm_border": {
+        "method": {
+            "kind": "adversarial_program",
+            "canvas_size": 48,
+            "region": "border",
+            "label_mapping": "blm",
+        },
+    },
+    "program_smm": {
+        "method": {
+            "kind": "adversarial_program",
+            "canvas_size": 48,
+            "image_size": 40,
+            "operation": "multiply",
+            "prompt": "smm",
+            "label_mapping": "blm_plus",
+        },
+        "dataset": {**DIGITS, "classes": [0, 1, 7]},
+    },
+    "program_scaled": {
+        "method": {
+            "kind": "adversarial_program",
+            "canvas_size": 48,
+            "region": "border",
+            "input_scaling": "learned",
+            "prompt": "smm",
+        },
     },
     "finetune32": {"method": {"kind": "finetune", "layers": "last_block", "input_size": 32}},
 }
@@ -242,4 +277,37 @@ def test_a_failed_load_names_the_problem_and_the_next_one_retries(
     with pytest.raises(InvalidImageError) as caught:
         server.decode(server.load("broken"), [b"not an image", b"\x89PNG"])
     assert caught.value.index == 0
+    server.close()
+
+
+def test_the_new_methods_serve_in_a_mixed_batch_as_each_model_alone(
+    artifacts: dict[str, Path],
+) -> None:
+    observer = Counting()
+    server = _server(artifacts, observer=observer)
+    names = ["program_blm_border", "program_smm", "program_scaled", "probe48", "program_add"]
+    requests = []
+    for name in names:
+        served = server.load(name)
+        requests.append((served, server.decode(served, _photos())))
+    mixed = server.probabilities_many(requests)
+    assert observer.batches == [(4 * len(names), len(names))]  # one backbone forward for all
+    for (served, batch), probs in zip(requests, mixed, strict=True):
+        model = load_model(artifacts[served.model_id]).eval()
+        with torch.inference_mode():
+            alone = model(to_model_input(batch, model.input_size)).softmax(1)
+        assert torch.allclose(probs, alone, atol=1e-5), served.model_id
+
+    blm = server.load("program_blm_border")
+    assert isinstance(blm.head, LinearHead) and blm.head.over == "source"  # ωᵀ, no bias
+    assert blm.head.weight.shape == (10, 1000) and not blm.head.bias.any()
+    assert blm.input_size == 8  # the border program took the digits at their own size
+    smm, scaled = server.load("program_smm"), server.load("program_scaled")
+    assert smm.program is not None and smm.program.masks is not None
+    assert scaled.program is not None and scaled.program.image_scale is not None
+    assert scaled.input_size == 48  # it scales canvas-sized images itself
+    # Each keeps only its own small tensors beside the shared backbone: pattern 3 × 48², ω
+    # (1000 × 10), a mask CNN of about 7,000 weights.
+    for name in names[:3]:
+        assert server.load(name).nbytes < 120_000, name
     server.close()
