@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     artifact_store: Literal["database", "directory", "s3"] = "database"
     artifact_dir: Path | None = Field(default=None, description="For artifact_store=directory.")
+    calibrate: bool = Field(
+        default=True,
+        description="Each worker measures its speed at startup, for estimates of jobs unlike "
+        "any that ran before.",
+    )
     max_upload_bytes: int = 512 * 2**20
     max_remote_dataset_bytes: int = Field(
         default=4 * 2**30,

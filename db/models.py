@@ -224,6 +224,8 @@ class Worker(Base):
     job_id: Mapped[str | None] = mapped_column(String(40))
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     busy_s: Mapped[float] = mapped_column(Float, default=0.0)
+    # Seconds per image of the reference backbone, measured at startup (services.estimates).
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class WebhookEndpoint(Base):

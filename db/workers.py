@@ -11,14 +11,18 @@ from db.models import Worker, utcnow
 
 
 def report(
-    session: Session, *, id: str, kind: str, device: str, memory_gb: float, queues: list[str]
-) -> None:
-    """Say this worker is alive (registering it on its first report)."""
+    session: Session, *, id: str, kind: str, device: str, memory_gb: float, queues: list[str],
+    calibration: dict[str, float] | None = None,
+) -> None:  # fmt: skip
+    """Say this worker is alive (registering it on its first report), and its measured speed."""
     worker = session.get(Worker, id)
     if worker is None:
-        session.add(Worker(id=id, kind=kind, device=device, memory_gb=memory_gb, queues=queues))
+        worker = Worker(id=id, kind=kind, device=device, memory_gb=memory_gb, queues=queues)
+        session.add(worker)
     else:
         worker.last_seen = utcnow()
+    if calibration is not None and worker.calibration != calibration:
+        worker.calibration = calibration
     session.flush()
 
 
@@ -45,3 +49,9 @@ def live(session: Session, *, seen_since: datetime) -> list[Worker]:
     return list(
         session.scalars(select(Worker).where(Worker.last_seen >= seen_since).order_by(Worker.id))
     )
+
+
+def calibrations(session: Session, *, queue: str, seen_since: datetime) -> list[dict[str, float]]:
+    """The startup measurements of the live workers that take jobs from a queue."""
+    query = select(Worker.queues, Worker.calibration).where(Worker.last_seen >= seen_since)
+    return [measured for queues, measured in session.execute(query) if measured and queue in queues]

@@ -21,6 +21,7 @@ class Entry(Generic[F]):
     factory: F
     description: str = ""
     available: Callable[[], bool] = field(default=lambda: True)
+    facts: dict[str, int] = field(default_factory=dict)  # e.g. a dataset's images and classes
 
 
 class Registry(Generic[F]):
@@ -31,14 +32,17 @@ class Registry(Generic[F]):
         self._entries: dict[str, Entry[F]] = {}
 
     def register(
-        self, name: str, *, description: str = "", available: Callable[[], bool] | None = None
-    ) -> Callable[[F], F]:
+        self, name: str, *, description: str = "", available: Callable[[], bool] | None = None,
+        facts: dict[str, int] | None = None,
+    ) -> Callable[[F], F]:  # fmt: skip
         """Decorator that adds a factory under `name`; a name already taken is refused."""
 
         def add(factory: F) -> F:
             if name in self._entries:
                 raise DuplicateRegistrationError(f"{self.kind} '{name}' is already registered")
-            self._entries[name] = Entry(name, factory, description, available or (lambda: True))
+            self._entries[name] = Entry(
+                name, factory, description, available or (lambda: True), dict(facts or {})
+            )
             return factory
 
         return add

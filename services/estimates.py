@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Job
+from config.settings import Settings
+from db import workers
+from db.models import Dataset, Job, utcnow
 from reprogram.statuses import JobStatus
+from reprogramming.data import DATASETS
 
 _SAMPLES = 10  # the most recent similar jobs that count
 _PACE_FREE = ("name", "seed", "lr", "epochs", "weight_decay", "label_smoothing")
@@ -59,15 +62,80 @@ def seconds_per_epoch(session: Session, *, shape: str, family: str) -> float | N
     return None
 
 
-def estimate_new(session: Session, *, job: Job) -> None:
-    """Give a just-created job its shape and, from similar jobs, its predicted run time."""
+def estimate_new(session: Session, *, settings: Settings, job: Job) -> None:
+    """Give a just-created job its shape and its predicted run time: from similar jobs, else
+    from the startup calibration of the live workers of its queue."""
     job.shape, job.family = shape_of(job.spec, queue=job.queue)
     pace = seconds_per_epoch(session, shape=job.shape, family=job.family)
     if pace is not None:
-        epochs = int(job.spec.get("hyperparameters", {}).get("epochs", 10))
-        job.estimated_seconds = pace * epochs
+        job.estimated_seconds = pace * _epochs(job.spec)
+    else:
+        job.estimated_seconds = from_calibration(session, settings=settings, job=job)
+    if job.estimated_seconds is not None:
         job.estimated_finish_at = job.created_at + timedelta(seconds=job.estimated_seconds)
     session.flush()
+
+
+def _epochs(spec: dict[str, Any]) -> int:
+    return int(spec.get("hyperparameters", {}).get("epochs", 10))
+
+
+# The calibration's network and input side: each worker times it at startup (worker.calibration).
+REFERENCE_BACKBONE, REFERENCE_SIZE = "efficientnet_lite0", 224
+# What training costs beyond the input-gradient pass the calibration times: finetuning also
+# computes every weight's gradient and steps the optimiser.
+_WEIGHT_GRADIENTS = 1.5
+
+
+def from_calibration(session: Session, *, settings: Settings, job: Job) -> float | None:
+    """Seconds the job should take on a live worker of its queue, from the images it will see
+    and that worker's measured seconds per image; None when either is unknown.
+
+    A first-order model: cost grows with the input's area, the reference network stands in for
+    any backbone, a linear probe pays one forward pass per image (features are cached) and a
+    program or finetune one forward and backward pass per training image and epoch.
+    """
+    since = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
+    measured = workers.calibrations(session, queue=job.queue or settings.queue, seen_since=since)
+    counts = _images(session, job=job)
+    if not measured or counts is None:
+        return None
+    forward = statistics.median(m["forward_s"] for m in measured)
+    backward = statistics.median(m["backward_s"] for m in measured)
+    method = job.spec.get("method", {})
+    side = method.get("input_size") or method.get("canvas_size") or REFERENCE_SIZE
+    area = (side / REFERENCE_SIZE) ** 2
+    train, val, test = counts
+    kind = method.get("kind")
+    if kind == "linear_probe":
+        return area * forward * (train + val + test)
+    step = backward * (_WEIGHT_GRADIENTS if kind in ("finetune", "scratch") else 1.0)
+    return area * (_epochs(job.spec) * (train * step + val * forward) + test * forward)
+
+
+def _images(session: Session, *, job: Job) -> tuple[float, float, float] | None:
+    """About how many (train, val, test) images the job's dataset spec gives, if that is known."""
+    dataset = job.spec.get("dataset", {})
+    if dataset.get("upload_id"):
+        row = session.get(Dataset, dataset["upload_id"])
+        facts = {"images": row.num_images, "classes": len(row.classes)} if row else {}
+    elif dataset.get("name") in DATASETS:
+        facts = DATASETS.get(dataset["name"]).facts
+    else:
+        facts = {}
+    if "images" not in facts or not facts.get("classes"):
+        return None
+    classes = len(dataset.get("classes") or []) or facts["classes"]
+    images = facts["images"] * classes / facts["classes"]
+    test_share, val_share = dataset.get("test_fraction", 0.2), dataset.get("val_fraction", 0.1)
+    pool = images * (1 - test_share)
+    train, val, test = pool * (1 - val_share), pool * val_share, images * test_share
+    if cap := dataset.get("max_per_class"):
+        train = min(train, cap * classes)
+        val = min(val, max(1, round(cap * val_share / (1 - val_share))) * classes)
+    if cap := dataset.get("test_max_per_class"):
+        test = min(test, cap * classes)
+    return train, val, test
 
 
 def finish_at(*, now: datetime, pace_s: float, epochs_left: int) -> datetime:

@@ -79,7 +79,7 @@ def create(
         raise Conflict("idempotency_conflict", "this Idempotency-Key was used for a different "
                        "job spec")  # fmt: skip
     if created:
-        estimates.estimate_new(session, job=job)
+        estimates.estimate_new(session, settings=settings, job=job)
         enqueue_job(session, settings=settings, job_id=job.id, queue=job.queue)
     return job, created
 

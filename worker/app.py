@@ -58,7 +58,7 @@ def check_kinds(kinds: list[str]) -> list[str]:
 @worker_ready.connect
 def _ready(sender: Any, **_: Any) -> None:
     from services.recovery import start_recovery_thread
-    from worker import presence
+    from worker import calibration, presence
     from worker.device import this_device
 
     settings = get_settings()
@@ -67,6 +67,7 @@ def _ready(sender: Any, **_: Any) -> None:
     queues = queues_for(settings, _kinds or check_kinds([]))
     worker_id = f"{getattr(sender, 'hostname', None) or socket.gethostname()}/{os.getpid()}"
     presence.start(settings, worker_id=worker_id, queues=queues)
+    calibration.start(settings)
     device = this_device()
     log_event(log, "worker ready", hostname=getattr(sender, "hostname", None),
               queues=",".join(queues), device=f"{device.kind}: {device.name}",

@@ -9,6 +9,7 @@ from config.settings import Settings
 from db import workers
 from db.session import run_transaction
 from services.periodic import run_every
+from worker import calibration
 from worker.device import this_device
 
 log = logging.getLogger("reprogram.worker")
@@ -26,7 +27,7 @@ def report(settings: Settings, *, worker_id: str, queues: list[str]) -> None:
     run_transaction(
         lambda s: workers.report(
             s, id=worker_id, kind=device.kind, device=device.name,
-            memory_gb=device.memory_gb, queues=queues,
+            memory_gb=device.memory_gb, queues=queues, calibration=calibration.current(),
         ),
         url=settings.sqlalchemy_url,
     )  # fmt: skip

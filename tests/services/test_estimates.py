@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -55,5 +56,47 @@ def test_a_job_is_estimated_from_similar_jobs_then_from_its_own_pace(  # type: i
             assert third["estimated_seconds"] == pace * 3
             assert client.post(f"/v1/jobs/{third['id']}/cancel").status_code == 200
             assert alice.wait(second["id"])["status"] == "succeeded"
+    finally:
+        fleet.stop()
+
+
+def test_a_job_unlike_any_before_is_estimated_from_the_workers_calibration(  # type: ignore[no-untyped-def]
+    alice, service, tmp_path: Path
+) -> None:
+    queue = f"calibrated-{uuid.uuid4().hex[:8]}"  # a queue no job has run on: no history
+    env = {"REPROGRAM_QUEUE": queue, "REPROGRAM_CALIBRATE": "true",
+           "REPROGRAM_DATA_DIR": str(tmp_path)}  # fmt: skip
+    fleet = Service(env=service.env | env, data_dir=tmp_path)
+    headers = {"Authorization": alice.headers["Authorization"]}
+    try:
+        fleet.start_api()
+        with httpx.Client(base_url=fleet.api_url, headers=headers, timeout=60) as client:
+            cold = client.post("/v1/jobs", json=small_job(name="eta-cold")).json()
+            assert cold["estimated_seconds"] is None  # no worker has measured itself yet
+            assert client.post(f"/v1/jobs/{cold['id']}/cancel").status_code == 200
+            fleet.start_worker()
+
+            def measured() -> list[dict]:
+                return [w["calibration"] for w in client.get("/v1/workers").json()["data"]
+                        if queue in w["queues"] and w["calibration"]]  # fmt: skip
+
+            deadline = time.monotonic() + 120
+            while not measured():
+                assert time.monotonic() < deadline, "the worker never reported its calibration"
+                time.sleep(0.5)
+            [calibration] = measured()
+            assert calibration["forward_s"] > 0 and calibration["backward_s"] > 0
+            assert (tmp_path / "calibration.json").is_file()  # kept for the next start
+
+            job = client.post("/v1/jobs", json=small_job(name="eta-calibrated")).json()
+            assert job["estimated_seconds"] is not None and job["estimated_seconds"] > 0
+            assert job["estimated_finish_at"] is not None
+            # The same job at twice the side costs about four times as much (area).
+            big = small_job(name="eta-big", method={"kind": "linear_probe", "input_size": 64})
+            bigger = client.post("/v1/jobs", json=big).json()
+            ratio = bigger["estimated_seconds"] / job["estimated_seconds"]
+            assert abs(ratio - 4) < 1e-6, ratio
+            assert client.post(f"/v1/jobs/{bigger['id']}/cancel").status_code == 200
+            assert alice.wait(job["id"])["status"] == "succeeded"
     finally:
         fleet.stop()

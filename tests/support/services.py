@@ -163,6 +163,8 @@ def service_env(
         REPROGRAM_DATABASE_URL=database_url,
         REPROGRAM_BROKER_URL=broker_url,
         REPROGRAM_QUEUE=f"{queue}-{uuid.uuid4().hex[:8]}",
+        # Each worker would time a network at startup; the test of estimates turns it on.
+        REPROGRAM_CALIBRATE="false",
     )
     return env | {f"REPROGRAM_{name.upper()}": str(value) for name, value in settings.items()}
 
