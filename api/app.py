@@ -20,6 +20,7 @@ from api.routes import (
     health,
     jobs,
     models,
+    sweeps,
     usage,
     webhooks,
     workers,
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits.JsonBodyLimit, max_bytes=settings.max_json_bytes, exempt=("/predict",)
     )
     app.add_middleware(metrics.MetricsMiddleware)
-    for module in (health, catalog, credentials, datasets, jobs, models, usage, webhooks, workers):
+    for module in (health, catalog, credentials, datasets, jobs, models, sweeps, usage, webhooks,
+                   workers):  # fmt: skip
         app.include_router(module.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -492,3 +492,42 @@ class CredentialList(BaseModel):
     model_config = _examples({"data": []})
 
     data: list[Credential]
+
+
+class Trial(BaseModel):
+    """One trial of a sweep: the values it tried, how it went, and its job."""
+
+    number: int
+    state: str = Field(description="running, complete, pruned or fail")
+    params: dict[str, Any]
+    value: float | None = Field(default=None, description="Its validation accuracy.")
+    job_id: str | None = None
+    job_status: str | None = None
+    error: str | None = None
+
+
+class Sweep(BaseModel):
+    """A search over job specs; the best trial's model is promoted when it ends."""
+
+    model_config = _examples(
+        {"id": "swp_0a1b2c3d4e5f6a7b8c9d", "name": "digits search", "status": "succeeded",
+         "created_at": _NOW, "finished_at": _NOW, "error": None,
+         "best_job_id": "job_0a1b2c3d4e5f6a7b8c9d", "best_value": 0.93,
+         "model_id": "mdl_0a1b2c3d4e5f6a7b8c9d", "test_accuracy": 0.91, "spec": {},
+         "trials": []}
+    )  # fmt: skip
+
+    id: str
+    name: str | None = None
+    status: str = Field(description="running, succeeded, failed or cancelled")
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    best_job_id: str | None = None
+    best_value: float | None = Field(default=None, description="The best validation accuracy.")
+    model_id: str | None = Field(default=None, description="The best trial's model, promoted.")
+    test_accuracy: float | None = Field(
+        default=None, description="The promoted model's test accuracy: the only test figure."
+    )
+    spec: dict[str, Any]
+    trials: list[Trial] = Field(default_factory=list, description="In order (on GET of one).")

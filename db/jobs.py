@@ -23,6 +23,9 @@ PAUSING, PAUSED = JobStatus.PAUSING, JobStatus.PAUSED
 # A worker holds the job in these (its heartbeat keeps them alive).
 HELD = (RUNNING, CANCELLING, PAUSING)
 
+# session.info: the jobs that reached a final status in the transaction (read after commit).
+ENDED = "reprogram.jobs-ended"
+
 
 def _update(session: Session, statement: Executable) -> CursorResult[Any]:
     """Run an UPDATE; its result says how many rows it changed (`rowcount`)."""
@@ -277,6 +280,8 @@ def add_event(
     session.flush()
     if type == "status" and message:
         webhooks.announce_status(session, job_id=job_id, message=message)
+        if message.split(":", 1)[0] in FINISHED:
+            session.info.setdefault(ENDED, []).append(job_id)
     return event
 
 

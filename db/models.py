@@ -122,6 +122,11 @@ class Job(Base):
     estimated_seconds: Mapped[float | None] = mapped_column(Float)
     estimated_finish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     seconds_per_epoch: Mapped[float | None] = mapped_column(Float)
+    # A sweep's trial: which sweep, and the trial's number in its Optuna study.
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), index=True
+    )
+    trial: Mapped[int | None] = mapped_column(Integer)
 
 
 class Event(Base):
@@ -292,3 +297,23 @@ class Credential(Base):
     region: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Sweep(Base):
+    """A search over job specs: trials are jobs, sampled and pruned by an Optuna study."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (Index("ix_sweeps_owner_created", "owner_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("swp"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # base, space, objective, budget, pruner
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+    best_job_id: Mapped[str | None] = mapped_column(String(40))
+    best_value: Mapped[float | None] = mapped_column(Float)
+    model_id: Mapped[str | None] = mapped_column(String(40))  # the best trial's, promoted
+    test_accuracy: Mapped[float | None] = mapped_column(Float)

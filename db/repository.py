@@ -8,10 +8,10 @@ from typing import Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import Session
 
-from db.models import Credential, Dataset, Job, Model, WebhookEndpoint, is_id
+from db.models import Credential, Dataset, Job, Model, Sweep, WebhookEndpoint, is_id
 
 # The tables whose rows belong to an owner.
-M = TypeVar("M", Job, Dataset, Model, WebhookEndpoint, Credential)
+M = TypeVar("M", Job, Dataset, Model, WebhookEndpoint, Credential, Sweep)
 
 
 class OwnedRepository(Generic[M]):

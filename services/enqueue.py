@@ -8,6 +8,7 @@ commit; and a rolled-back transaction sends nothing.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -68,3 +69,9 @@ def _note_unsent(settings: Settings, *, job_id: str) -> None:
     except Exception as exc:  # the job is committed; a missing mark only delays its send
         log_event(log, "could not mark the job unsent", level=logging.WARNING, job_id=job_id,
                   error=describe(exc))  # fmt: skip
+
+
+def redispatch_delay(settings: Settings, *, dispatches: int) -> timedelta:
+    """How long a job sent `dispatches` times may wait unclaimed before it is sent again."""
+    seconds = settings.requeue_after_s * 2 ** max(0, dispatches - 1)
+    return timedelta(seconds=min(seconds, settings.requeue_max_s))

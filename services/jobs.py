@@ -15,10 +15,9 @@ from reprogramming.backbones import check_backbone_name
 from reprogramming.data import DATASETS
 from reprogramming.errors import UnknownNameError
 from services import estimates, remote_datasets
-from services.enqueue import enqueue_job
+from services.enqueue import enqueue_job, redispatch_delay
 from services.errors import Conflict, Invalid
 from services.owned import owned
-from services.recovery import redispatch_delay
 from services.specs import JobSpec
 from storage.artifacts import get_store
 

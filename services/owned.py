@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from db.models import Credential, Dataset, Job, Model, WebhookEndpoint
+from db.models import Credential, Dataset, Job, Model, Sweep, WebhookEndpoint
 from db.repository import M, OwnedRepository
 from services.errors import NotFound
 
 _KINDS: dict[type, str] = {Job: "job", Dataset: "dataset", Model: "model",
-                           WebhookEndpoint: "webhook", Credential: "credential"}  # fmt: skip
+                           WebhookEndpoint: "webhook", Credential: "credential", Sweep: "sweep"}  # fmt: skip
 
 
 def owned(session: Session, model: type[M], *, owner_id: str, id: str) -> M:

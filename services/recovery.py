@@ -24,18 +24,13 @@ from db.models import Job, utcnow
 from db.session import session_scope
 from messaging import notify
 from messaging.broker import queue_depth, send_job
-from services import webhooks
+from services import sweeps, webhooks
+from services.enqueue import redispatch_delay
 from services.periodic import run_every
 from storage.artifacts import get_store
 
 log = logging.getLogger("reprogram.recovery")
 _stop = threading.Event()
-
-
-def redispatch_delay(settings: Settings, *, dispatches: int) -> timedelta:
-    """How long a job sent `dispatches` times may wait unclaimed before it is sent again."""
-    seconds = settings.requeue_after_s * 2 ** max(0, dispatches - 1)
-    return timedelta(seconds=min(seconds, settings.requeue_max_s))
 
 
 def _why_resend(job: Job, settings: Settings, depths: dict[str, int | None]) -> str | None:
@@ -105,6 +100,7 @@ def scan_interval(settings: Settings) -> float:
 def _scan(settings: Settings) -> None:
     sweep(settings)
     webhooks.send_due(settings)
+    sweeps.advance_running(settings)
 
 
 def _loop(settings: Settings) -> None:

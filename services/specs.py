@@ -8,7 +8,7 @@ anyway, they get a 422 that says what to use instead (services.jobs.check_refere
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -99,3 +99,109 @@ class JobSpec(spec.JobSpec):
 def parse_stored(data: dict[str, object]) -> JobSpec:
     """A stored job's spec (it was validated when the job was created)."""
     return JobSpec.model_validate(data)
+
+
+class CategoricalParam(BaseModel):
+    """One of these values (numbers, strings, booleans, or whole objects such as a method)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["categorical"] = "categorical"
+    choices: list[Any] = Field(min_length=1, max_length=100)
+
+
+class FloatParam(BaseModel):
+    """A real number in [low, high], sampled on a log scale if asked."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["float"] = "float"
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatParam:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError("needs low < high (and low > 0 on a log scale)")
+        return self
+
+
+class IntParam(BaseModel):
+    """A whole number in [low, high], in steps."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["int"] = "int"
+    low: int
+    high: int
+    step: int = Field(default=1, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntParam:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError("needs low < high (and low > 0 on a log scale)")
+        return self
+
+
+SearchParam = Annotated[CategoricalParam | FloatParam | IntParam, Field(discriminator="type")]
+
+
+class BudgetSpec(BaseModel):
+    """How much a sweep may spend: trials in all, trials at once, and wall time."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    trials: int = Field(default=8, ge=1, le=500)
+    parallelism: int = Field(default=2, ge=1, le=64)
+    max_seconds: int | None = Field(
+        default=None, ge=1, le=30 * 86400,
+        description="No trial starts after this many seconds; those running finish.",
+    )  # fmt: skip
+
+
+class SweepSpec(BaseModel):
+    """A search: trials are jobs made from `base` with values from `space` put in."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "digits search",
+                    "base": {
+                        "backbone": {"name": "efficientnet_lite0"},
+                        "dataset": {"name": "digits", "max_per_class": 40},
+                        "method": {"kind": "adversarial_program", "canvas_size": 64},
+                        "hyperparameters": {"epochs": 4},
+                    },
+                    "space": {
+                        "hyperparameters.lr": {"type": "float", "low": 0.001, "high": 0.3,
+                                               "log": True},
+                        "method.label_mapping": {"type": "categorical",
+                                                 "choices": ["frequency", "blm", "blm_plus"]},
+                    },
+                    "budget": {"trials": 8, "parallelism": 2},
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    name: str | None = Field(default=None, max_length=200)
+    base: JobSpec
+    space: dict[Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$", max_length=100)],
+                SearchParam] = Field(min_length=1, max_length=50,
+                                     description="Dotted paths into the job spec, each with "
+                                     "the values a trial may give it.")  # fmt: skip
+    objective: Literal["val_accuracy"] = Field(
+        default="val_accuracy",
+        description="Maximised, on the validation split (the test split only reports the "
+        "promoted model, once).",
+    )
+    pruner: Literal["median", "successive_halving", "none"] = Field(
+        default="median", description="Stops trials whose epochs fall behind, from epoch events."
+    )
+    budget: BudgetSpec = BudgetSpec()
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)

@@ -27,7 +27,7 @@ from messaging import notify
 from reprogram.statuses import JobStatus
 from reprogramming.errors import Cancelled, ReprogramError
 from reprogramming.job import JobResult, run_job
-from services import datasets, estimates, models, remote_datasets
+from services import datasets, estimates, models, remote_datasets, sweeps
 from services import jobs as job_service
 from services.errors import ServiceError
 from services.specs import JobSpec
@@ -50,6 +50,8 @@ class Claim:
     worker: str
     queue: str | None
     start_epoch: int = 0  # epochs already done (checkpointed) when this attempt began
+    sweep_id: str | None = None  # a sweep's trial: its pruner hears each epoch
+    trial: int | None = None
 
 
 def transaction(settings: Settings, action: Callable[[Session], T], *, job_id: str) -> T:
@@ -81,6 +83,7 @@ class Attempt:
         self.deadline = time.monotonic() + settings.job_time_limit_s
         self.began = time.monotonic()
         self.pace_s: float | None = None  # seconds per epoch in this attempt
+        self.pruned: str | None = None  # why its sweep stopped this trial, if it did
         self.timed_out = threading.Event()
 
     def fetch_checkpoint(self) -> bool:
@@ -133,6 +136,18 @@ class Attempt:
         log_event(log, "epoch checkpointed", job_id=self.job_id, epoch=metrics["epoch"],
                   val_accuracy=metrics.get("val_accuracy"))  # fmt: skip
         notify.publish(self.settings, job_id=self.job_id)
+        self.report_to_sweep(metrics)
+
+    def report_to_sweep(self, metrics: dict[str, Any]) -> None:
+        """A trial tells its sweep's pruner each epoch, and stops when the pruner says so."""
+        claim, value = self.claim, metrics.get("val_accuracy")
+        if claim.sweep_id is None or claim.trial is None or value is None:
+            return
+        if sweeps.report_epoch(self.settings, sweep_id=claim.sweep_id, trial=claim.trial,
+                               epoch=metrics["epoch"], value=float(value)):  # fmt: skip
+            self.pruned = (f"{sweeps.PRUNED} after epoch {metrics['epoch']} (val_accuracy "
+                           f"{value:.4f} behind the other trials)")  # fmt: skip
+            self.heartbeat.cancel.set()  # stops the loop at its next step
 
     def on_log(self, message: str) -> None:
         transaction(
@@ -193,7 +208,7 @@ class Attempt:
     def stopped(self, stop: Cancelled) -> str:
         """The loop stopped early: cancelled, lost, out of time, or its worker is stopping."""
         if self.heartbeat.cancel.is_set():
-            return self.finish(JobStatus.CANCELLED)
+            return self.finish(JobStatus.CANCELLED, error=self.pruned)
         if self.heartbeat.lost.is_set():
             return "lost"  # another worker took the job over; it will finish it
         if self.timed_out.is_set():

@@ -40,7 +40,8 @@ def claim(settings: Settings, *, job_id: str, worker: str) -> Claim | None:
         if job.estimated_seconds is not None:  # from similar jobs; the first epoch refines it
             left = job.estimated_seconds * (1 - job.progress)
             job.estimated_finish_at = utcnow() + timedelta(seconds=left)
-        return Claim(job_id, job.owner_id, spec, job.attempt, worker, job.queue, job.epoch)
+        return Claim(job_id, job.owner_id, spec, job.attempt, worker, job.queue, job.epoch,
+                     job.sweep_id, job.trial)  # fmt: skip
 
     return transaction(settings, take, job_id=job_id)
 

@@ -17,7 +17,8 @@ from db.models import Job, utcnow
 from db.owners import create_key
 from db.session import session_scope
 from messaging.broker import queue_depth
-from services.recovery import redispatch_delay, sweep
+from services.enqueue import redispatch_delay
+from services.recovery import sweep
 
 SPEC = {"backbone": {"name": "efficientnet_lite0"}, "dataset": {"name": "digits"}}
 

@@ -1,0 +1,76 @@
+"""Sweeps for real: trials are jobs on the worker, sampled by an Optuna study in the service's
+database; the best trial's model is promoted and its test accuracy reported once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from support.client import small_job
+
+
+def _until_ended(api: Any, sweep_id: str, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
+        if sweep["status"] != "running":
+            return sweep
+        assert time.monotonic() < deadline, f"sweep still running: {sweep}"
+        time.sleep(1)
+
+
+def test_a_sweep_runs_its_trials_as_jobs_and_promotes_the_best(alice, bob) -> None:  # type: ignore[no-untyped-def]
+    base = small_job(name="sweep-base", hyperparameters={"epochs": 2, "batch_size": 32})
+    space = {
+        "hyperparameters.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
+        "method": {"type": "categorical", "choices": [
+            {"kind": "linear_probe", "input_size": 32}, {"kind": "linear_probe", "input_size": 16}]},
+    }  # fmt: skip
+    body = {"name": "digits search", "base": base, "space": space,
+            "budget": {"trials": 3, "parallelism": 2}, "seed": 1}  # fmt: skip
+    made = alice.post("/v1/sweeps", json=body)
+    assert made.status_code == 201, made.text
+    started = made.json()
+    assert started["status"] == "running"
+    assert bob.get(f"/v1/sweeps/{started['id']}").status_code == 404
+
+    sweep = _until_ended(alice, started["id"])
+    assert sweep["status"] == "succeeded", sweep
+    trials = sweep["trials"]
+    assert [t["number"] for t in trials] == [0, 1, 2]
+    assert all(t["job_id"] and t["state"] == "complete" for t in trials), trials
+    for trial in trials:
+        job = alice.get(f"/v1/jobs/{trial['job_id']}").json()
+        assert job["spec"]["hyperparameters"]["lr"] == trial["params"]["hyperparameters.lr"]
+        assert job["spec"]["method"] == trial["params"]["method"]
+        assert job["metrics"]["val_accuracy"] == trial["value"]
+    best = max(trials, key=lambda t: t["value"])
+    assert sweep["best_value"] == best["value"] and sweep["best_job_id"] == best["job_id"]
+    best_job = alice.get(f"/v1/jobs/{best['job_id']}").json()
+    assert sweep["model_id"] == best_job["model_id"]
+    assert sweep["test_accuracy"] == best_job["metrics"]["test_accuracy"]
+    listed = alice.get("/v1/sweeps").json()["data"]
+    assert started["id"] in [s["id"] for s in listed]
+
+
+def test_a_sweep_refuses_a_space_no_job_accepts_and_can_be_cancelled(alice) -> None:  # type: ignore[no-untyped-def]
+    base = small_job(name="sweep-cancel", hyperparameters={"epochs": 30, "batch_size": 32})
+    typo = {"base": base, "space": {"hyperparameters.learning_rate": {
+        "type": "float", "low": 0.01, "high": 0.1}}}  # fmt: skip
+    refused = alice.post("/v1/sweeps", json=typo)
+    assert refused.status_code == 422 and "learning_rate" in refused.text, refused.text
+    bad_range = {"base": base, "space": {"hyperparameters.lr": {"type": "float", "low": 1,
+                                                                "high": 0.1}}}  # fmt: skip
+    assert alice.post("/v1/sweeps", json=bad_range).status_code == 422
+
+    body = {"base": base, "space": {"hyperparameters.lr": {"type": "float", "low": 0.01,
+                                                           "high": 0.1}},
+            "budget": {"trials": 5, "parallelism": 2}}  # fmt: skip
+    sweep = alice.post("/v1/sweeps", json=body).json()
+    cancelled = alice.post(f"/v1/sweeps/{sweep['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    for trial in cancelled.json()["trials"]:
+        job = alice.wait(trial["job_id"])
+        assert job["status"] == "cancelled"
+    assert alice.post(f"/v1/sweeps/{sweep['id']}/cancel").status_code == 409
+    assert len(alice.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]) == 2  # no more began
