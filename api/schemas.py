@@ -497,6 +497,12 @@ class CredentialList(BaseModel):
 class Trial(BaseModel):
     """One trial of a sweep: the values it tried, how it went, and its job."""
 
+    model_config = _examples(
+        {"number": 0, "state": "complete", "params": {"hyperparameters.lr": 0.02},
+         "value": 0.93, "job_id": "job_0a1b2c3d4e5f6a7b8c9d", "job_status": "succeeded",
+         "error": None}
+    )  # fmt: skip
+
     number: int
     state: str = Field(description="running, complete, pruned or fail")
     params: dict[str, Any]

@@ -104,7 +104,11 @@ def parse_stored(data: dict[str, object]) -> JobSpec:
 class CategoricalParam(BaseModel):
     """One of these values (numbers, strings, booleans, or whole objects such as a method)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"type": "categorical", "choices": ["frequency", "blm"]}]},
+    )
 
     type: Literal["categorical"] = "categorical"
     choices: list[Any] = Field(min_length=1, max_length=100)
@@ -113,7 +117,11 @@ class CategoricalParam(BaseModel):
 class FloatParam(BaseModel):
     """A real number in [low, high], sampled on a log scale if asked."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"type": "float", "low": 0.001, "high": 0.3, "log": True}]},
+    )
 
     type: Literal["float"] = "float"
     low: float
@@ -130,7 +138,11 @@ class FloatParam(BaseModel):
 class IntParam(BaseModel):
     """A whole number in [low, high], in steps."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"type": "int", "low": 2, "high": 12, "step": 2}]},
+    )
 
     type: Literal["int"] = "int"
     low: int
@@ -151,7 +163,11 @@ SearchParam = Annotated[CategoricalParam | FloatParam | IntParam, Field(discrimi
 class BudgetSpec(BaseModel):
     """How much a sweep may spend: trials in all, trials at once, and wall time."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"trials": 8, "parallelism": 2, "max_seconds": 3600}]},
+    )
 
     trials: int = Field(default=8, ge=1, le=500)
     parallelism: int = Field(default=2, ge=1, le=64)
