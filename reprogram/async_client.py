@@ -25,12 +25,14 @@ from reprogram.objects import (
     JobFields,
     Model,
     Prediction,
+    Sweep,
     Usage,
     Webhook,
     Worker,
     finished,
     make,
     predictions,
+    sweep_finished,
     usage,
 )
 
@@ -298,6 +300,66 @@ class AsyncCredentials(_Resource):
         await self._run(p.delete(f"/v1/credentials/{credential_id}", self._client.retry))
 
 
+class AsyncSweeps(_Resource):
+    """`client.sweeps`: searches over job specs whose trials are jobs; the best model is promoted."""
+
+    async def create(
+        self,
+        spec: dict[str, Any] | None = None,
+        *,
+        base: dict[str, Any] | None = None,
+        space: dict[str, Any] | None = None,
+        name: str | None = None,
+        budget: dict[str, Any] | None = None,
+        pruner: str | None = None,
+        objective: str | None = None,
+        seed: int | None = None,
+    ) -> Sweep:
+        """Start a sweep from a whole spec, keyword fields, or both (the fields win); as
+        `Client.sweeps.create`. Not resent after a broken connection, since that could start
+        two."""
+        body = p.sweep_body(spec, dict(base=base, space=space, name=name, budget=budget,
+                                       pruner=pruner, objective=objective, seed=seed))  # fmt: skip
+        return make(Sweep, await self._run(p.create_sweep(body, self._client.retry)))
+
+    async def list(self, *, page_size: int = 100) -> AsyncIterator[Sweep]:
+        """Every sweep (newest first, without their trials), fetching pages as it goes."""
+        async for item in self._client._pages("/v1/sweeps", {"limit": page_size}):
+            yield make(Sweep, item)
+
+    async def get(self, sweep_id: str) -> Sweep:
+        """One sweep with every trial."""
+        path = f"/v1/sweeps/{sweep_id}"
+        return make(Sweep, await self._run(p.get_json(path, self._client.retry)))
+
+    async def cancel(self, sweep_id: str) -> Sweep:
+        """Start no more trials and cancel those running; Conflict if it already ended."""
+        return make(Sweep, await self._run(p.cancel_sweep(sweep_id, self._client.retry)))
+
+    async def wait(
+        self,
+        sweep_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        on_update: Callable[[Sweep], Any] | None = None,
+        raise_on_failure: bool = True,
+    ) -> Sweep:
+        """Poll the sweep until it ends; return it with its trials. `on_update` (a plain
+        function or a coroutine function) sees it at once and whenever it changes.
+        TimeoutError if it still runs after `timeout` seconds; SweepFailed if it ended failed
+        or cancelled (unless `raise_on_failure` is False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        op = p.follow_sweep(sweep_id, deadline, poll_interval, self._client.retry)
+        sweep = None
+        async for data in self._client._iterate(op):
+            sweep = make(Sweep, data)
+            if on_update is not None and asyncio.iscoroutine(result := on_update(sweep)):
+                await result
+        assert sweep is not None  # the first look is always emitted
+        return sweep_finished(sweep, timeout, raise_on_failure)
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -335,7 +397,7 @@ class AsyncClient:
         self.jobs, self.models = AsyncJobs(self), AsyncModels(self)
         self.datasets, self.catalog = AsyncDatasets(self), AsyncCatalog(self)
         self.workers, self.webhooks = AsyncWorkers(self), AsyncWebhooks(self)
-        self.credentials = AsyncCredentials(self)
+        self.credentials, self.sweeps = AsyncCredentials(self), AsyncSweeps(self)
 
     async def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

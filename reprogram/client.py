@@ -24,12 +24,14 @@ from reprogram.objects import (
     JobFields,
     Model,
     Prediction,
+    Sweep,
     Usage,
     Webhook,
     Worker,
     finished,
     make,
     predictions,
+    sweep_finished,
     usage,
 )
 
@@ -289,6 +291,67 @@ class Credentials(_Resource):
         self._run(p.delete(f"/v1/credentials/{credential_id}", self._client.retry))
 
 
+class Sweeps(_Resource):
+    """`client.sweeps`: searches over job specs whose trials are jobs; the best model is promoted."""
+
+    def create(
+        self,
+        spec: dict[str, Any] | None = None,
+        *,
+        base: dict[str, Any] | None = None,
+        space: dict[str, Any] | None = None,
+        name: str | None = None,
+        budget: dict[str, Any] | None = None,
+        pruner: str | None = None,
+        objective: str | None = None,
+        seed: int | None = None,
+    ) -> Sweep:
+        """Start a sweep from a whole spec, keyword fields, or both (the fields win): `base` a
+        job spec, `space` {dotted path: {"type": "categorical" | "float" | "int", ...}},
+        `budget` {"trials", "parallelism", "max_seconds"}, `pruner` median |
+        successive_halving | none. Its first trials are queued at once. Not resent after a
+        broken connection, since that could start two."""
+        body = p.sweep_body(spec, dict(base=base, space=space, name=name, budget=budget,
+                                       pruner=pruner, objective=objective, seed=seed))  # fmt: skip
+        return make(Sweep, self._run(p.create_sweep(body, self._client.retry)))
+
+    def list(self, *, page_size: int = 100) -> Iterator[Sweep]:
+        """Every sweep (newest first, without their trials), fetching pages as it goes."""
+        for item in self._client._pages("/v1/sweeps", {"limit": page_size}):
+            yield make(Sweep, item)
+
+    def get(self, sweep_id: str) -> Sweep:
+        """One sweep with every trial."""
+        path = f"/v1/sweeps/{sweep_id}"
+        return make(Sweep, self._run(p.get_json(path, self._client.retry)))
+
+    def cancel(self, sweep_id: str) -> Sweep:
+        """Start no more trials and cancel those running; Conflict if it already ended."""
+        return make(Sweep, self._run(p.cancel_sweep(sweep_id, self._client.retry)))
+
+    def wait(
+        self,
+        sweep_id: str,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 2.0,
+        on_update: Callable[[Sweep], None] | None = None,
+        raise_on_failure: bool = True,
+    ) -> Sweep:
+        """Poll the sweep until it ends; return it with its trials. `on_update` sees it at once
+        and whenever it changes. TimeoutError if it still runs after `timeout` seconds;
+        SweepFailed if it ended failed or cancelled (unless `raise_on_failure` is False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        op = p.follow_sweep(sweep_id, deadline, poll_interval, self._client.retry)
+        sweep = None
+        for data in self._client._iterate(op):
+            sweep = make(Sweep, data)
+            if on_update is not None:
+                on_update(sweep)
+        assert sweep is not None  # the first look is always emitted
+        return sweep_finished(sweep, timeout, raise_on_failure)
+
+
 class _Stream:
     """The one open streaming response of an operation, closed however the operation ends."""
 
@@ -327,7 +390,7 @@ class Client:
         )
         self.jobs, self.models, self.datasets = Jobs(self), Models(self), Datasets(self)
         self.catalog, self.workers, self.webhooks = Catalog(self), Workers(self), Webhooks(self)
-        self.credentials = Credentials(self)
+        self.credentials, self.sweeps = Credentials(self), Sweeps(self)
 
     def usage(self) -> Usage:
         """What this key's owner stores: uploaded datasets and models, counted and sized."""

@@ -55,6 +55,15 @@ class JobFailed(ReprogramError):
         self.job = job
 
 
+class SweepFailed(ReprogramError):
+    """sweeps.wait() saw the sweep end as failed (no trial succeeded) or cancelled."""
+
+    def __init__(self, sweep: Any) -> None:
+        super().__init__(f"sweep {sweep.id} {sweep.status}" + (f": {sweep.error}" if sweep.error
+                                                                else ""))  # fmt: skip
+        self.sweep = sweep
+
+
 _BY_STATUS = {400: InvalidRequest, 401: Unauthorized, 404: NotFound, 409: Conflict,
               413: PayloadTooLarge, 422: InvalidRequest}  # fmt: skip
 

@@ -1,5 +1,5 @@
 """The typed objects both SDK clients return: jobs, events, models, datasets, predictions, usage,
-workers, webhooks and credentials."""
+workers, webhooks, credentials, and sweeps with their trials."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from reprogram.errors import JobFailed
-from reprogram.statuses import FINISHED, JobStatus
+from reprogram.errors import JobFailed, SweepFailed
+from reprogram.statuses import FINISHED, SWEEP_FINISHED, JobStatus
 
 T = TypeVar("T")
 
@@ -168,6 +168,60 @@ class Credential:
 
 
 @dataclass
+class Trial:
+    """One trial of a sweep: the values it tried (by dotted path), how it went, and its job.
+
+    `state` is `running`, `complete`, `pruned` or `fail`; `value` is its validation accuracy
+    (only when complete); `error` says why a trial failed or was pruned.
+    """
+
+    number: int
+    state: str
+    params: dict[str, Any] = field(default_factory=dict)
+    value: float | None = None
+    job_id: str | None = None
+    job_status: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Sweep:
+    """A search over job specs whose trials are jobs; when it ends, the best trial's model is
+    promoted (`model_id`) and its test accuracy reported, once. `trials` are filled by
+    `get`, `cancel` and `wait` (a listing leaves them out)."""
+
+    id: str
+    status: str  # running, succeeded, failed or cancelled
+    spec: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+    best_job_id: str | None = None
+    best_value: float | None = None
+    model_id: str | None = None
+    test_accuracy: float | None = None
+    trials: list[Trial] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.trials = [t if isinstance(t, Trial) else make(Trial, t) for t in self.trials]
+
+    @property
+    def done(self) -> bool:
+        return self.status in SWEEP_FINISHED
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The promoted trial once the sweep ended, else the best complete one so far."""
+        if self.best_job_id is not None:
+            for trial in self.trials:
+                if trial.job_id == self.best_job_id:
+                    return trial
+        complete = [t for t in self.trials if t.state == "complete" and t.value is not None]
+        return max(complete, key=lambda t: (t.value, -t.number), default=None)
+
+
+@dataclass
 class JobFields:
     """What the service says about a job; `Job` and `AsyncJob` add the actions."""
 
@@ -204,6 +258,16 @@ def predictions(body: dict[str, Any]) -> list[list[Prediction]]:
 def usage(body: dict[str, Any]) -> Usage:
     """The answer of /v1/usage."""
     return Usage(datasets=make(Stored, body["datasets"]), models=make(Stored, body["models"]))
+
+
+def sweep_finished(sweep: Sweep, timeout: float | None, raise_on_failure: bool) -> Sweep:
+    """The sweep a wait() ended on: TimeoutError if it still runs, SweepFailed if it did not
+    succeed (no trial succeeded, or it was cancelled)."""
+    if not sweep.done:
+        raise TimeoutError(f"sweep {sweep.id} still {sweep.status} after {timeout} s")
+    if raise_on_failure and sweep.status != "succeeded":
+        raise SweepFailed(sweep)
+    return sweep
 
 
 def finished(job: Any, timeout: float | None, raise_on_failure: bool) -> Any:

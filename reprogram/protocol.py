@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from reprogram.errors import ConnectionFailed, from_response
-from reprogram.statuses import FINISHED
+from reprogram.statuses import FINISHED, SWEEP_FINISHED
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -239,6 +239,46 @@ def create_credential(
     request = Request("POST", "/v1/credentials", json=body, idempotent=False)
     response = yield from call(request, retry)
     return response.json()
+
+
+def sweep_body(spec: dict[str, Any] | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's spec from a whole document, keyword fields, or both (the fields win; the
+    service says what is missing or wrong)."""
+    return dict(spec or {}) | {k: v for k, v in fields.items() if v is not None}
+
+
+def create_sweep(body: dict[str, Any], retry: Retry) -> Op[Any]:
+    """POST a sweep; not resent after a broken connection, since that could start two."""
+    response = yield from call(Request("POST", "/v1/sweeps", json=body, idempotent=False), retry)
+    return response.json()
+
+
+def cancel_sweep(sweep_id: str, retry: Retry) -> Op[Any]:
+    """Start no more trials and cancel the running ones; the sweep with its trials."""
+    request = Request("POST", f"/v1/sweeps/{sweep_id}/cancel")
+    response = yield from call(request, retry, done_on_resend=frozenset({409}))
+    if response.status_code != 409:
+        return response.json()
+    # The 409 answers a resend whose lost first attempt may have cancelled it (as _transition).
+    sweep = yield from get_json(f"/v1/sweeps/{sweep_id}", retry)
+    if sweep["status"] == "cancelled":
+        return sweep
+    raise from_response(409, _json(response))
+
+
+def follow_sweep(sweep_id: str, deadline: float | None, interval: float, retry: Retry) -> Op[None]:
+    """Emit the sweep with its trials at once and again whenever it changes, until it ends or
+    the deadline passes (there is no stream of a sweep's events: it is polled)."""
+    last = None
+    while True:
+        sweep = yield from get_json(f"/v1/sweeps/{sweep_id}", retry)
+        if sweep != last:
+            last = sweep
+            yield Emit(sweep)
+        left = None if deadline is None else deadline - time.monotonic()
+        if sweep["status"] in SWEEP_FINISHED or (left is not None and left <= 0):
+            return
+        yield Sleep(interval if left is None else min(interval, left))
 
 
 def page(path: str, params: dict[str, Any], cursor: str | None, retry: Retry) -> Op[Any]:

@@ -1,4 +1,5 @@
 """The statuses of a job, as the service reports them; shared by the SDK, the CLI and the server.
+Also the statuses a sweep ends in.
 
 Standard library only, so the server can import it without the SDK's HTTP client.
 """
@@ -38,3 +39,6 @@ ACTIVE: frozenset[JobStatus] = frozenset(
     {JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PAUSING,
      JobStatus.PAUSED}
 )  # fmt: skip
+
+# A sweep is `running` until it ends as one of these (a plain string, as the API gives it).
+SWEEP_FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
