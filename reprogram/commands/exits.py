@@ -22,16 +22,16 @@ class Exit(enum.IntEnum):
 
 EXIT_CODES = """\
 exit codes (client commands):
-  0    success (with --watch: the job succeeded)
-  1    the watched job failed
+  0    success (with --watch: the job or sweep succeeded)
+  1    the watched job or sweep failed
   2    usage error: bad arguments, a missing file
-  3    the watched job was cancelled
+  3    the watched job or sweep was cancelled
   4    request rejected: invalid spec or JSON, conflict, too large (400/409/413/422)
-  5    not found (404): no such job, model or dataset for this key
+  5    not found (404): no such job, sweep, model or dataset for this key
   6    authentication failed (401): missing or wrong API key
   7    the service failed (5xx, or 429 after retries) or answered something unexpected
   8    could not connect to the service
-  130  interrupted (Ctrl-C); a watched job keeps running"""
+  130  interrupted (Ctrl-C); a watched job or sweep keeps running"""
 
 
 class UsageError(Exception):

@@ -34,7 +34,7 @@ def jobs_create(
     client: Client, *, spec: str, watch: bool, idempotency_key: str | None, as_json: bool
 ) -> int:
     """Queue a job from a spec file or stdin; with watch, follow it and exit by its outcome."""
-    job = client.jobs.create(_read_spec(spec), idempotency_key=idempotency_key)
+    job = client.jobs.create(read_spec(spec), idempotency_key=idempotency_key)
     if not watch:
         if as_json:
             print_json(plain(job))
@@ -130,8 +130,8 @@ def jobs_watch(client: Client, *, job_id: str, as_json: bool) -> int:
     return follow(client, job, as_json=as_json)
 
 
-def _read_spec(source: str) -> dict[str, Any]:
-    """The job spec from a file or '-' (stdin), as a JSON object."""
+def read_spec(source: str) -> dict[str, Any]:
+    """A job's (or a sweep's) spec from a file or '-' (stdin), as a JSON object."""
     name = "stdin" if source == "-" else source
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()

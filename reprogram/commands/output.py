@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -20,7 +20,12 @@ def plain(obj: Any) -> dict[str, Any]:
 
 
 def _json_ready(value: Any) -> Any:
-    """A field's value as JSON can hold it: parsed timestamps back to ISO 8601."""
+    """A field's value as JSON can hold it: parsed timestamps back to ISO 8601, nested objects
+    (a sweep's trials) as dicts."""
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(value)
     return value.isoformat() if isinstance(value, datetime) else value
 
 

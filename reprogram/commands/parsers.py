@@ -1,5 +1,5 @@
-"""The client commands' arguments: `jobs`, `models`, `datasets`, `catalog`, `webhooks`,
-`credentials`, `usage` and `workers`, and the options every one of them takes."""
+"""The client commands' arguments: `jobs`, `sweeps`, `models`, `datasets`, `catalog`,
+`webhooks`, `credentials`, `usage` and `workers`, and the options every one of them takes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from reprogram.commands import (
     datasets,
     jobs,
     models,
+    sweeps,
     usage,
     webhooks,
     workers,
@@ -46,10 +47,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register `jobs`, `models`, `datasets`, `catalog`, `webhooks`, `credentials` and their
-    subcommands, and `usage` and `workers`."""
+    """Register `jobs`, `sweeps`, `models`, `datasets`, `catalog`, `webhooks`, `credentials`
+    and their subcommands, and `usage` and `workers`."""
     _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, pause, "
                                   "resume, delete, watch"))  # fmt: skip
+    _add_sweeps(_group(sub, "sweeps", "searches over job specs whose trials are jobs: create, "
+                                      "list, get, watch, cancel"))  # fmt: skip
     _add_models(_group(sub, "models", "trained models: list, get, predict, export, delete"))
     _add_datasets(_group(sub, "datasets", "uploaded image-folder datasets"))
     _add_catalog(_group(sub, "catalog", "what the service can run: backbones, datasets, methods"))
@@ -87,6 +90,25 @@ def _add_jobs(group: argparse._SubParsersAction) -> None:
     watch = _command(group, "watch", jobs.jobs_watch,
                      "follow a job live: progress and epoch metrics")  # fmt: skip
     watch.add_argument("job_id", metavar="ID")
+
+
+def _add_sweeps(group: argparse._SubParsersAction) -> None:
+    """`sweeps create | list | get | watch | cancel`."""
+    create = _command(group, "create", sweeps.sweeps_create,
+                      "start a sweep from a spec file (base, space, budget, pruner)")  # fmt: skip
+    create.add_argument("spec", metavar="SPEC", help="sweep spec JSON file ('-' reads stdin)")
+    create.add_argument("--watch", "-w", action="store_true", help="follow it until it ends")
+    _command(group, "list", sweeps.sweeps_list, "your sweeps, newest first").add_argument(
+        "--limit", type=_non_negative, default=50, metavar="N",
+        help="at most N sweeps (default 50; 0: all)",
+    )  # fmt: skip
+    for name, function, help in (
+        ("get", sweeps.sweeps_get, "one sweep and its trials (the best marked *)"),
+        ("watch", sweeps.sweeps_watch,
+         "follow a sweep: each trial as it ends and the best so far, until the sweep ends"),
+        ("cancel", sweeps.sweeps_cancel, "start no more trials and cancel the running ones"),
+    ):  # fmt: skip
+        _command(group, name, function, help).add_argument("sweep_id", metavar="ID")
 
 
 def _add_models(group: argparse._SubParsersAction) -> None:
