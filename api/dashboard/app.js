@@ -5,6 +5,7 @@ import { jobPage, jobsPage } from "./jobs.js";
 import { loginPage } from "./login.js";
 import { modelPage, modelsPage } from "./models.js";
 import { newJobPage } from "./newjob.js";
+import { sweepPage, sweepsPage } from "./sweeps.js";
 import { h } from "./ui.js";
 import { workersPage } from "./workers.js";
 
@@ -17,6 +18,8 @@ let notice = null;
 const ROUTES = [
   [/^#\/jobs\/new$/, "new", () => newJobPage],
   [/^#\/jobs\/([\w-]+)$/, "jobs", (m) => (root, ctx) => jobPage(root, ctx, m[1])],
+  [/^#\/sweeps\/([\w-]+)$/, "sweeps", (m) => (root, ctx) => sweepPage(root, ctx, m[1])],
+  [/^#\/sweeps\/?$/, "sweeps", () => sweepsPage],
   [/^#\/models\/([\w-]+)$/, "models", (m) => (root, ctx) => modelPage(root, ctx, m[1])],
   [/^#\/models\/?$/, "models", () => modelsPage],
   [/^#\/workers\/?$/, "workers", () => workersPage],
@@ -45,6 +48,7 @@ function header(section) {
     ...(signedIn
       ? [
           h("a", { href: "#/jobs", class: section === "jobs" ? "active" : null }, "Jobs"),
+          h("a", { href: "#/sweeps", class: section === "sweeps" ? "active" : null }, "Sweeps"),
           h("a", { href: "#/models", class: section === "models" ? "active" : null }, "Models"),
           h("a", { href: "#/workers", class: section === "workers" ? "active" : null }, "Workers"),
           h(

@@ -1,4 +1,4 @@
-// Line charts drawn as inline SVG: epochs on x, one line with dots per series.
+// Line charts drawn as inline SVG: epochs (or trials) on x, one line with dots per series.
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 560;
@@ -26,9 +26,19 @@ function ticks(lo, hi, count) {
 
 /**
  * A chart that redraws itself as points arrive.
- * series: [{key, label, color}]; format: a tick formatter; range: fixed [lo, hi] or null.
+ * series: [{key, label, color, line}] (line: false draws the dots alone); format: a tick
+ * formatter; range: fixed [lo, hi] or null; xLabel: what x counts, from `first`; empty: the
+ * text shown before the first point.
  */
-export function lineChart({ title, series, format = (v) => String(v), range = null }) {
+export function lineChart({
+  title,
+  series,
+  format = (v) => String(v),
+  range = null,
+  xLabel = "epoch",
+  first = 1,
+  empty = "Waiting for the first epoch…",
+}) {
   const svg = el("svg", {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
     class: "chart-svg",
@@ -44,7 +54,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
     const x1 = WIDTH - PAD.right;
     const y0 = HEIGHT - PAD.bottom;
     const y1 = PAD.top;
-    const maxEpoch = Math.max(2, ...all.map((p) => p.x));
+    const maxEpoch = Math.max(first + 1, ...all.map((p) => p.x));
     let [lo, hi] = range || [0, 1];
     if (!range && all.length) {
       lo = Math.min(...all.map((p) => p.y));
@@ -53,7 +63,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
       lo = Math.max(0, lo - margin);
       hi += margin;
     }
-    const sx = (x) => x0 + ((x - 1) / (maxEpoch - 1)) * (x1 - x0);
+    const sx = (x) => x0 + ((x - first) / (maxEpoch - first)) * (x1 - x0);
     const sy = (y) => y0 - ((y - lo) / (hi - lo || 1)) * (y0 - y1);
 
     const grid = el("g", { class: "chart-grid" });
@@ -61,7 +71,9 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
       grid.append(el("line", { x1: x0, x2: x1, y1: sy(v), y2: sy(v) }));
       grid.append(el("text", { x: x0 - 8, y: sy(v) + 4, "text-anchor": "end" }, format(v)));
     }
-    const epochTicks = ticks(1, maxEpoch, Math.min(8, maxEpoch - 1)).filter(Number.isInteger);
+    const epochTicks = ticks(first, maxEpoch, Math.min(8, maxEpoch - first)).filter(
+      Number.isInteger,
+    );
     for (const v of epochTicks) {
       grid.append(el("text", { x: sx(v), y: y0 + 18, "text-anchor": "middle" }, String(v)));
     }
@@ -69,7 +81,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
       el(
         "text",
         { x: (x0 + x1) / 2, y: HEIGHT - 4, "text-anchor": "middle", class: "chart-axis-label" },
-        "epoch",
+        xLabel,
       ),
     );
     grid.append(el("line", { x1: x0, x2: x1, y1: y0, y2: y0, class: "chart-axis" }));
@@ -80,7 +92,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
         el(
           "text",
           { x: (x0 + x1) / 2, y: (y0 + y1) / 2, "text-anchor": "middle", class: "chart-empty" },
-          "Waiting for the first epoch…",
+          empty,
         ),
       );
       return;
@@ -92,15 +104,17 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
       const path = data.map(
         (p, i) => `${i ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`,
       );
-      group.append(
-        el("path", {
-          d: path.join(""),
-          fill: "none",
-          stroke: s.color,
-          "stroke-width": 2.25,
-          "stroke-linejoin": "round",
-        }),
-      );
+      if (s.line !== false) {
+        group.append(
+          el("path", {
+            d: path.join(""),
+            fill: "none",
+            stroke: s.color,
+            "stroke-width": 2.25,
+            "stroke-linejoin": "round",
+          }),
+        );
+      }
       for (const p of data) {
         const dot = el("circle", {
           cx: sx(p.x),
@@ -110,7 +124,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
           class: "chart-point",
           "data-series": s.key,
         });
-        dot.append(el("title", {}, `${s.label}, epoch ${p.x}: ${format(p.y)}`));
+        dot.append(el("title", {}, `${s.label}, ${xLabel} ${p.x}: ${format(p.y)}`));
         group.append(dot);
       }
       svg.append(group);
@@ -135,7 +149,7 @@ export function lineChart({ title, series, format = (v) => String(v), range = nu
 
   return {
     element: figure,
-    /** Add (or replace) the point of one epoch for each series present in `metrics`. */
+    /** Add (or replace) the point of one epoch (or trial) for each series in `metrics`. */
     add(epoch, metrics) {
       for (const s of series) {
         const value = metrics[s.key];

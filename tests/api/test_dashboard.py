@@ -278,3 +278,67 @@ def test_pause_resume_waiting_reason_and_workers(page: Any, service: Any) -> Non
     row = page.wait_for_selector("#workers-table tbody tr[data-worker-id]")
     assert service.env["REPROGRAM_QUEUE"] in page.inner_text("#workers-table tbody")
     assert "GB" in row.inner_text()
+
+
+def test_a_sweep_page_shows_its_trials_the_best_so_far_and_the_promoted_model(
+    page: Any, service: Any, shots: Path
+) -> None:
+    key = service.create_key("dash-grace")
+    base = small_job(name="dash-trial", hyperparameters={"epochs": 2, "batch_size": 32})
+    space = {"hyperparameters.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
+    body = {"name": "dash sweep", "base": base, "space": space,
+            "budget": {"trials": 2, "parallelism": 2}, "seed": 5}  # fmt: skip
+    with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
+             timeout=120) as api:  # fmt: skip
+        made = api.post("/v1/sweeps", json=body)
+        assert made.status_code == 201, made.text
+        sweep_id = made.json()["id"]
+        _sign_in(page, key)
+
+        # The list links to the sweep; its page polls while the sweep runs, until it ends.
+        page.click("#nav >> text=Sweeps")
+        page.click(f"#sweeps-table tr[data-sweep-id={sweep_id}] >> text=dash sweep")
+        page.wait_for_selector("#trials-table")
+        page.wait_for_selector("h1 [data-status=succeeded]", timeout=WAIT_MS)
+        sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
+    trials = sweep["trials"]
+    assert [t["state"] for t in trials] == ["complete", "complete"], trials
+    best = next(t for t in trials if t["job_id"] == sweep["best_job_id"])
+
+    # The trial table: one row per trial, the best marked, each linking to its job.
+    rows = page.eval_on_selector_all(
+        "#trials-table tbody tr", "rows => rows.map(r => [r.dataset.trial, r.dataset.best || ''])"
+    )
+    assert rows == [[str(t["number"]), "true" if t is best else ""] for t in trials]
+    percent = f"{sweep['best_value'] * 100:.1f}%"
+    assert page.inner_text("#stat-best .stat-value") == percent
+    assert page.inner_text("#stat-best-trial .stat-value") == f"#{best['number']}"
+    test = page.inner_text("#stat-test-accuracy .stat-value")
+    assert test == f"{sweep['test_accuracy'] * 100:.1f}%"
+    assert page.get_attribute("#model-link", "href") == f"#/models/{sweep['model_id']}"
+    assert page.get_attribute("#open-model", "href") == f"#/models/{sweep['model_id']}"
+    assert page.query_selector("#cancel-sweep") is None
+
+    # The curve: the best so far at each ended trial, and each trial's own value; it ends at
+    # the best trial's height.
+    dots = page.eval_on_selector_all(
+        "#best-chart circle", "ds => ds.map(d => [d.dataset.series, d.textContent, d.getAttribute('cy')])"
+    )  # fmt: skip
+    heights = {(series, title.split(":")[0]): y for series, title, y in dots}
+    assert sorted(heights) == [
+        ("best", "best so far, trial 0"), ("best", "best so far, trial 1"),
+        ("value", "validation accuracy, trial 0"), ("value", "validation accuracy, trial 1"),
+    ]  # fmt: skip
+    best_height = heights[("value", f"validation accuracy, trial {best['number']}")]
+    assert heights[("best", "best so far, trial 1")] == best_height
+    page.screenshot(path=str(shots / "sweep.png"), full_page=True)
+
+    page.click(f"#trials-table a[href='#/jobs/{best['job_id']}']")
+    page.wait_for_selector("h1 [data-status=succeeded]")
+    assert page.url.endswith(f"#/jobs/{best['job_id']}")
+    assert f"dash sweep #{best['number']}" in page.inner_text("h1")
+
+    page.click("#nav >> text=Sweeps")
+    row = page.wait_for_selector(f"#sweeps-table tr[data-sweep-id={sweep_id}]")
+    assert "succeeded" in row.inner_text() and percent in row.inner_text()
+    assert sweep["model_id"] in row.inner_text()
