@@ -73,7 +73,8 @@ class Job(BaseModel):
     estimated_seconds: float | None = Field(
         default=None,
         description="Predicted at submission from similar past jobs (same backbone, method, "
-        "sizes, data and device kind): how long the job runs.",
+        "sizes, data and device kind), else from the live workers' startup calibration and "
+        "the images the dataset gives: how long the job runs.",
     )
     estimated_finish_at: datetime | None = Field(
         default=None,
@@ -85,6 +86,8 @@ class Job(BaseModel):
         description="While queued: why no worker can take the job yet (none live on its queue, "
         "or none with the memory it asks for).",
     )
+    sweep_id: str | None = Field(default=None, description="The sweep this job is a trial of.")
+    trial: int | None = Field(default=None, description="Its trial number in that sweep.")
 
 
 class Event(BaseModel):
@@ -504,7 +507,9 @@ class Trial(BaseModel):
     )  # fmt: skip
 
     number: int
-    state: str = Field(description="running, complete, pruned or fail")
+    state: str = Field(
+        description="waiting (an initial point not begun), running, complete, pruned or fail"
+    )
     params: dict[str, Any]
     value: float | None = Field(default=None, description="Its validation accuracy.")
     job_id: str | None = None
@@ -525,7 +530,7 @@ class Sweep(BaseModel):
 
     id: str
     name: str | None = None
-    status: str = Field(description="running, succeeded, failed or cancelled")
+    status: str = Field(description="running, paused, succeeded, failed or cancelled")
     created_at: datetime
     finished_at: datetime | None = None
     error: str | None = None

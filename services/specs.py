@@ -221,3 +221,26 @@ class SweepSpec(BaseModel):
     )
     budget: BudgetSpec = BudgetSpec()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    initial: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=50,
+        description="Points to try first (e.g. a known good setting), each giving values for "
+        "some or all of the space's paths; the sampler fills in the rest.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _initial_in_space(self) -> SweepSpec:
+        for n, point in enumerate(self.initial):
+            for path, value in point.items():
+                param = self.space.get(path)
+                if param is None:
+                    raise ValueError(f"initial[{n}] names '{path}', which the space does not")
+                if isinstance(param, CategoricalParam) and value not in param.choices:
+                    raise ValueError(f"initial[{n}]: '{path}' must be one of its choices")
+                if isinstance(param, FloatParam | IntParam) and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                    or not param.low <= value <= param.high
+                ):  # fmt: skip
+                    raise ValueError(
+                        f"initial[{n}]: '{path}' must be in [{param.low}, {param.high}]"
+                    )
+        return self

@@ -36,7 +36,8 @@ from services.owned import owned
 from services.specs import CategoricalParam, FloatParam, JobSpec, SweepSpec
 
 log = logging.getLogger("reprogram.sweeps")
-RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
+RUNNING, PAUSED = "running", "paused"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 PRUNED = "pruned by its sweep"  # how a pruned trial's job error begins
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -70,7 +71,7 @@ def _distributions(spec: SweepSpec) -> dict[str, Any]:
     for path, param in spec.space.items():
         if isinstance(param, CategoricalParam):
             out[path] = optuna.distributions.CategoricalDistribution(
-                [json.dumps(c, sort_keys=True) for c in param.choices]
+                [_encoded(spec, path, c) for c in param.choices]
             )
         elif isinstance(param, FloatParam):
             out[path] = optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
@@ -106,7 +107,7 @@ def _check_space(spec: SweepSpec) -> None:
         params: dict[str, Any] = {}
         for path, param in spec.space.items():
             if isinstance(param, CategoricalParam):
-                params[path] = json.dumps(param.choices[pick], sort_keys=True)
+                params[path] = _encoded(spec, path, param.choices[pick])
             else:
                 params[path] = param.low if pick == 0 else param.high
         try:
@@ -126,8 +127,18 @@ def create(session: Session, *, settings: Settings, owner_id: str, spec: SweepSp
                   status=RUNNING)  # fmt: skip
     session.add(sweep)
     session.flush()
+    study = _study(settings, sweep.id, spec)
+    for point in spec.initial:
+        study.enqueue_trial({path: _encoded(spec, path, value) for path, value in point.items()})
     _fill(session, settings=settings, sweep=sweep, spec=spec)
     return sweep
+
+
+def _encoded(spec: SweepSpec, path: str, value: Any) -> Any:
+    """A value as the study holds it (a categorical choice as its JSON text)."""
+    if isinstance(spec.space[path], CategoricalParam):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def get(session: Session, *, owner_id: str, sweep_id: str) -> Sweep:
@@ -168,8 +179,11 @@ def _fill(session: Session, *, settings: Settings, sweep: Sweep, spec: SweepSpec
     """Start trials until `parallelism` run, the trial budget is spent, or time is up."""
     made = trial_jobs(session, sweep_id=sweep.id)
     active = sum(1 for job in made if job.status in ACTIVE)
-    # Each call seeds the sampler anew, offset by the trials so far, so calls differ.
-    started = len(_study(settings, sweep.id, spec).get_trials(deepcopy=False))
+    # Each call seeds the sampler anew, offset by the trials so far, so calls differ; initial
+    # points not yet begun wait in the study and do not count.
+    begun = [t for t in _study(settings, sweep.id, spec).get_trials(deepcopy=False)
+             if t.state != optuna.trial.TrialState.WAITING]  # fmt: skip
+    started = len(begun)
     study = _study(settings, sweep.id, spec, seed_offset=started)
     deadline = spec.budget.max_seconds
     while active < spec.budget.parallelism and started < spec.budget.trials:
@@ -208,8 +222,8 @@ def advance(settings: Settings, *, sweep_id: str) -> None:
         sweep = session.scalar(
             select(Sweep).where(Sweep.id == sweep_id).with_for_update(skip_locked=True)
         )
-        if sweep is None or sweep.status != RUNNING:
-            return  # ended, or another process is advancing it now
+        if sweep is None:
+            return  # another process is advancing it now
         spec = SweepSpec.model_validate(sweep.spec)
         study = _study(settings, sweep.id, spec)
         waiting = {t.number for t in study.get_trials(deepcopy=False)
@@ -218,6 +232,8 @@ def advance(settings: Settings, *, sweep_id: str) -> None:
         for job in made:
             if job.trial in waiting and job.status in FINISHED:
                 _tell(study, job)
+        if sweep.status != RUNNING:
+            return  # paused, or ended: its trials' outcomes are told, no new ones begin
         _fill(session, settings=settings, sweep=sweep, spec=spec)
         if not any(job.status in ACTIVE for job in trial_jobs(session, sweep_id=sweep.id)):
             _finish(session, sweep=sweep, study=study)
@@ -244,12 +260,42 @@ def _finish(session: Session, *, sweep: Sweep, study: Any) -> None:
 def cancel(session: Session, *, owner_id: str, sweep_id: str) -> Sweep:
     """Stop a sweep: no new trials, and its running trials are cancelled."""
     sweep = get(session, owner_id=owner_id, sweep_id=sweep_id)
-    if sweep.status != RUNNING:
+    if sweep.status not in (RUNNING, PAUSED):
         raise Conflict("already_finished", f"sweep '{sweep_id}' already {sweep.status}")
     sweep.status, sweep.finished_at = CANCELLED, utcnow()
     for job in trial_jobs(session, sweep_id=sweep.id):
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED):
             job_service.cancel(session, owner_id=owner_id, job_id=job.id)
+    session.flush()
+    return sweep
+
+
+def pause(session: Session, *, owner_id: str, sweep_id: str) -> Sweep:
+    """Start no more trials and pause those queued or running (each keeps its checkpoint)."""
+    sweep = get(session, owner_id=owner_id, sweep_id=sweep_id)
+    if sweep.status != RUNNING:
+        raise Conflict("not_running", f"sweep '{sweep_id}' is {sweep.status}, not running")
+    sweep.status = PAUSED
+    for job in trial_jobs(session, sweep_id=sweep.id):
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            job_service.pause(session, owner_id=owner_id, job_id=job.id)
+    session.flush()
+    return sweep
+
+
+def resume(session: Session, *, settings: Settings, owner_id: str, sweep_id: str) -> Sweep:
+    """Go on: paused trials continue from their checkpoints, and new ones start."""
+    sweep = get(session, owner_id=owner_id, sweep_id=sweep_id)
+    if sweep.status != PAUSED:
+        raise Conflict("not_paused", f"sweep '{sweep_id}' is {sweep.status}, not paused")
+    sweep.status = RUNNING
+    for job in trial_jobs(session, sweep_id=sweep.id):
+        if job.status == JobStatus.PAUSED:
+            job_service.resume(session, settings=settings, owner_id=owner_id, job_id=job.id)
+    spec = SweepSpec.model_validate(sweep.spec)
+    _fill(session, settings=settings, sweep=sweep, spec=spec)
+    if not any(job.status in ACTIVE for job in trial_jobs(session, sweep_id=sweep.id)):
+        _finish(session, sweep=sweep, study=_study(settings, sweep.id, spec))
     session.flush()
     return sweep
 
@@ -290,16 +336,17 @@ def _advance_after_commit(session: Session) -> None:
     ended = session.info.pop(jobs.ENDED, None)
     if not ended:
         return
-    settings = get_settings()
-    with session_scope(settings.sqlalchemy_url) as lookup:
-        query = select(Job.sweep_id).where(Job.id.in_(ended), Job.sweep_id.is_not(None))
-        sweep_ids = {sweep_id for sweep_id in lookup.scalars(query) if sweep_id}
-    for sweep_id in sweep_ids:
-        try:
+    try:  # a commit has happened: nothing here may undo or fail it
+        with Session(session.get_bind()) as lookup:  # the database that committed, not a default
+            query = select(Job.sweep_id).where(Job.id.in_(ended), Job.sweep_id.is_not(None))
+            sweep_ids = {sweep_id for sweep_id in lookup.scalars(query) if sweep_id}
+        settings = get_settings() if sweep_ids else None
+        for sweep_id in sweep_ids:
+            assert settings is not None
             advance(settings, sweep_id=sweep_id)
-        except Exception as exc:  # the next recovery scan advances it
-            log_event(log, "sweep could not advance", level=logging.WARNING, sweep_id=sweep_id,
-                      error=describe(exc))  # fmt: skip
+    except Exception as exc:  # the next recovery scan advances it
+        log_event(log, "sweep could not advance", level=logging.WARNING, jobs=len(ended),
+                  error=describe(exc))  # fmt: skip
 
 
 @event.listens_for(Session, "after_rollback")

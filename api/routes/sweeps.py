@@ -1,4 +1,5 @@
-"""Sweeps: a search over job specs whose trials are jobs; create, list, read, cancel."""
+"""Sweeps: a search over job specs whose trials are jobs; create, list, read, pause, resume,
+cancel."""
 
 from __future__ import annotations
 
@@ -54,6 +55,24 @@ def cancel_sweep(
 ) -> schemas.Sweep:
     """Start no more trials and cancel those running."""
     sweep = sweeps.cancel(session, owner_id=owner.id, sweep_id=sweep_id)
+    return _with_trials(session, settings, sweep)
+
+
+@router.post("/{sweep_id}/pause", response_model=schemas.Sweep, responses=responses(404, 409))
+def pause_sweep(
+    sweep_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> schemas.Sweep:
+    """Start no more trials and pause those queued or running."""
+    sweep = sweeps.pause(session, owner_id=owner.id, sweep_id=sweep_id)
+    return _with_trials(session, settings, sweep)
+
+
+@router.post("/{sweep_id}/resume", response_model=schemas.Sweep, responses=responses(404, 409))
+def resume_sweep(
+    sweep_id: str, owner: OwnerDep, session: SessionDep, settings: SettingsDep
+) -> schemas.Sweep:
+    """Go on: paused trials continue from their checkpoints, and new ones start."""
+    sweep = sweeps.resume(session, settings=settings, owner_id=owner.id, sweep_id=sweep_id)
     return _with_trials(session, settings, sweep)
 
 

@@ -24,7 +24,7 @@ def test_a_sweep_runs_its_trials_as_jobs_and_promotes_the_best(alice, bob) -> No
     space = {
         "hyperparameters.lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
         "method": {"type": "categorical", "choices": [
-            {"kind": "linear_probe", "input_size": 32}, {"kind": "linear_probe", "input_size": 16}]},
+            {"kind": "linear_probe", "input_size": 32}, {"kind": "linear_probe", "input_size": 40}]},
     }  # fmt: skip
     body = {"name": "digits search", "base": base, "space": space,
             "budget": {"trials": 3, "parallelism": 2}, "seed": 1}  # fmt: skip
@@ -74,3 +74,38 @@ def test_a_sweep_refuses_a_space_no_job_accepts_and_can_be_cancelled(alice) -> N
         assert job["status"] == "cancelled"
     assert alice.post(f"/v1/sweeps/{sweep['id']}/cancel").status_code == 409
     assert len(alice.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]) == 2  # no more began
+
+
+def test_a_trial_falling_behind_is_pruned_and_a_sweep_pauses_and_resumes(alice) -> None:  # type: ignore[no-untyped-def]
+    # Two good settings first, then one that cannot learn (lr 1e-9): the median pruner, fed by
+    # the epoch events, stops the third once it has epochs to compare.
+    base = small_job(name="sweep-prune", hyperparameters={"epochs": 4, "batch_size": 32})
+    good, bad = {"hyperparameters.lr": 0.05}, {"hyperparameters.lr": 1e-9}
+    body = {"base": base, "pruner": "median", "initial": [good, good, bad],
+            "space": {"hyperparameters.lr": {"type": "float", "low": 1e-9, "high": 0.1}},
+            "budget": {"trials": 3, "parallelism": 1}}  # fmt: skip
+    bad_initial = body | {"initial": [{"hyperparameters.lr": 5.0}]}
+    assert alice.post("/v1/sweeps", json=bad_initial).status_code == 422
+    sweep = alice.post("/v1/sweeps", json=body).json()
+
+    paused = alice.post(f"/v1/sweeps/{sweep['id']}/pause")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    [first] = [t for t in paused.json()["trials"] if t["job_id"]]  # the others wait their turn
+    # Paused at its next step, or already done if it finished first; either way, no trial
+    # begins while the sweep is paused.
+    settled = alice.wait(first["job_id"], until=("paused", "succeeded"))
+    assert settled["status"] in ("paused", "succeeded")
+    assert [t["number"] for t in alice.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]
+            if t["job_id"]] == [0]  # fmt: skip
+    assert alice.post(f"/v1/sweeps/{sweep['id']}/pause").status_code == 409
+    resumed = alice.post(f"/v1/sweeps/{sweep['id']}/resume")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "running"
+
+    ended = _until_ended(alice, sweep["id"])
+    assert ended["status"] == "succeeded", ended
+    states = [t["state"] for t in ended["trials"]]
+    assert states == ["complete", "complete", "pruned"], ended["trials"]
+    pruned = alice.get(f"/v1/jobs/{ended['trials'][2]['job_id']}").json()
+    assert pruned["status"] == "cancelled" and pruned["error"].startswith("pruned by its sweep")
+    assert pruned["sweep_id"] == sweep["id"] and pruned["trial"] == 2
+    assert ended["best_job_id"] in (ended["trials"][0]["job_id"], ended["trials"][1]["job_id"])
