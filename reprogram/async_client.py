@@ -314,12 +314,14 @@ class AsyncSweeps(_Resource):
         pruner: str | None = None,
         objective: str | None = None,
         seed: int | None = None,
+        initial: list[dict[str, Any]] | None = None,
     ) -> Sweep:
         """Start a sweep from a whole spec, keyword fields, or both (the fields win); as
         `Client.sweeps.create`. Not resent after a broken connection, since that could start
         two."""
         body = p.sweep_body(spec, dict(base=base, space=space, name=name, budget=budget,
-                                       pruner=pruner, objective=objective, seed=seed))  # fmt: skip
+                                       pruner=pruner, objective=objective, seed=seed,
+                                       initial=initial))  # fmt: skip
         return make(Sweep, await self._run(p.create_sweep(body, self._client.retry)))
 
     async def list(self, *, page_size: int = 100) -> AsyncIterator[Sweep]:
@@ -336,6 +338,16 @@ class AsyncSweeps(_Resource):
         """Start no more trials and cancel those running; Conflict if it already ended."""
         return make(Sweep, await self._run(p.cancel_sweep(sweep_id, self._client.retry)))
 
+    async def pause(self, sweep_id: str) -> Sweep:
+        """Start no more trials and pause those queued or running (each keeps its checkpoint);
+        Conflict (`not_running`) unless it is running."""
+        return make(Sweep, await self._run(p.pause_sweep(sweep_id, self._client.retry)))
+
+    async def resume(self, sweep_id: str) -> Sweep:
+        """Go on with a paused sweep: its paused trials continue from their checkpoints and new
+        ones start; Conflict (`not_paused`) unless it is paused."""
+        return make(Sweep, await self._run(p.resume_sweep(sweep_id, self._client.retry)))
+
     async def wait(
         self,
         sweep_id: str,
@@ -345,10 +357,10 @@ class AsyncSweeps(_Resource):
         on_update: Callable[[Sweep], Any] | None = None,
         raise_on_failure: bool = True,
     ) -> Sweep:
-        """Poll the sweep until it ends; return it with its trials. `on_update` (a plain
-        function or a coroutine function) sees it at once and whenever it changes.
-        TimeoutError if it still runs after `timeout` seconds; SweepFailed if it ended failed
-        or cancelled (unless `raise_on_failure` is False)."""
+        """Poll the sweep until it ends (a paused one is waited on); return it with its
+        trials. `on_update` (a plain function or a coroutine function) sees it at once and
+        whenever it changes. TimeoutError if it still runs after `timeout` seconds; SweepFailed
+        if it ended failed or cancelled (unless `raise_on_failure` is False)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         op = p.follow_sweep(sweep_id, deadline, poll_interval, self._client.retry)
         sweep = None

@@ -305,14 +305,17 @@ class Sweeps(_Resource):
         pruner: str | None = None,
         objective: str | None = None,
         seed: int | None = None,
+        initial: list[dict[str, Any]] | None = None,
     ) -> Sweep:
         """Start a sweep from a whole spec, keyword fields, or both (the fields win): `base` a
         job spec, `space` {dotted path: {"type": "categorical" | "float" | "int", ...}},
         `budget` {"trials", "parallelism", "max_seconds"}, `pruner` median |
-        successive_halving | none. Its first trials are queued at once. Not resent after a
-        broken connection, since that could start two."""
+        successive_halving | none, `initial` points to try first [{dotted path: value}]. Its
+        first trials are queued at once. Not resent after a broken connection, since that could
+        start two."""
         body = p.sweep_body(spec, dict(base=base, space=space, name=name, budget=budget,
-                                       pruner=pruner, objective=objective, seed=seed))  # fmt: skip
+                                       pruner=pruner, objective=objective, seed=seed,
+                                       initial=initial))  # fmt: skip
         return make(Sweep, self._run(p.create_sweep(body, self._client.retry)))
 
     def list(self, *, page_size: int = 100) -> Iterator[Sweep]:
@@ -329,6 +332,16 @@ class Sweeps(_Resource):
         """Start no more trials and cancel those running; Conflict if it already ended."""
         return make(Sweep, self._run(p.cancel_sweep(sweep_id, self._client.retry)))
 
+    def pause(self, sweep_id: str) -> Sweep:
+        """Start no more trials and pause those queued or running (each keeps its checkpoint);
+        Conflict (`not_running`) unless it is running."""
+        return make(Sweep, self._run(p.pause_sweep(sweep_id, self._client.retry)))
+
+    def resume(self, sweep_id: str) -> Sweep:
+        """Go on with a paused sweep: its paused trials continue from their checkpoints and new
+        ones start; Conflict (`not_paused`) unless it is paused."""
+        return make(Sweep, self._run(p.resume_sweep(sweep_id, self._client.retry)))
+
     def wait(
         self,
         sweep_id: str,
@@ -338,8 +351,8 @@ class Sweeps(_Resource):
         on_update: Callable[[Sweep], None] | None = None,
         raise_on_failure: bool = True,
     ) -> Sweep:
-        """Poll the sweep until it ends; return it with its trials. `on_update` sees it at once
-        and whenever it changes. TimeoutError if it still runs after `timeout` seconds;
+        """Poll the sweep until it ends (a paused one is waited on); return it with its trials.
+        `on_update` sees it at once and whenever it changes. TimeoutError if it still runs after `timeout` seconds;
         SweepFailed if it ended failed or cancelled (unless `raise_on_failure` is False)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         op = p.follow_sweep(sweep_id, deadline, poll_interval, self._client.retry)

@@ -171,8 +171,9 @@ class Credential:
 class Trial:
     """One trial of a sweep: the values it tried (by dotted path), how it went, and its job.
 
-    `state` is `running`, `complete`, `pruned` or `fail`; `value` is its validation accuracy
-    (only when complete); `error` says why a trial failed or was pruned.
+    `state` is `waiting` (a point of the spec's `initial` not yet begun: no job yet),
+    `running`, `complete`, `pruned` or `fail`; `value` is its validation accuracy (only when
+    complete); `error` says why a trial failed or was pruned.
     """
 
     number: int
@@ -188,10 +189,10 @@ class Trial:
 class Sweep:
     """A search over job specs whose trials are jobs; when it ends, the best trial's model is
     promoted (`model_id`) and its test accuracy reported, once. `trials` are filled by
-    `get`, `cancel` and `wait` (a listing leaves them out)."""
+    `get`, `cancel`, `pause`, `resume` and `wait` (a listing leaves them out)."""
 
     id: str
-    status: str  # running, succeeded, failed or cancelled
+    status: str  # running, paused, succeeded, failed or cancelled
     spec: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
     created_at: str | None = None
@@ -240,6 +241,8 @@ class JobFields:
     model_id: str | None = None
     waiting_reason: str | None = None  # while queued: why no live worker can take it
     estimated_finish_at: datetime | None = None
+    sweep_id: str | None = None  # the sweep this job is a trial of
+    trial: int | None = None  # its trial number in that sweep
     _client: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -255,13 +255,32 @@ def create_sweep(body: dict[str, Any], retry: Retry) -> Op[Any]:
 
 def cancel_sweep(sweep_id: str, retry: Retry) -> Op[Any]:
     """Start no more trials and cancel the running ones; the sweep with its trials."""
-    request = Request("POST", f"/v1/sweeps/{sweep_id}/cancel")
+    return (yield from _sweep_transition(sweep_id, "cancel", retry, reached={"cancelled"}))
+
+
+def pause_sweep(sweep_id: str, retry: Retry) -> Op[Any]:
+    """Start no more trials and pause those queued or running; the sweep with its trials."""
+    return (yield from _sweep_transition(sweep_id, "pause", retry, reached={"paused"}))
+
+
+def resume_sweep(sweep_id: str, retry: Retry) -> Op[Any]:
+    """Go on with a paused sweep: its paused trials continue from their checkpoints and new
+    ones start; the sweep with its trials."""
+    # A resume that finds every trial done ends the sweep there and then (succeeded or failed).
+    reached = {"running", "succeeded", "failed"}
+    return (yield from _sweep_transition(sweep_id, "resume", retry, reached=reached))
+
+
+def _sweep_transition(sweep_id: str, action: str, retry: Retry, *, reached: set[str]) -> Op[Any]:
+    """POST /v1/sweeps/{id}/<action>; the sweep it answers with (as `_transition` for jobs)."""
+    request = Request("POST", f"/v1/sweeps/{sweep_id}/{action}")
     response = yield from call(request, retry, done_on_resend=frozenset({409}))
     if response.status_code != 409:
         return response.json()
-    # The 409 answers a resend whose lost first attempt may have cancelled it (as _transition).
+    # The 409 answers a resend whose lost first attempt may have done the work: if the sweep is
+    # where that attempt would have put it, the caller got what they asked for.
     sweep = yield from get_json(f"/v1/sweeps/{sweep_id}", retry)
-    if sweep["status"] == "cancelled":
+    if sweep["status"] in reached:
         return sweep
     raise from_response(409, _json(response))
 

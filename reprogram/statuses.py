@@ -1,5 +1,5 @@
 """The statuses of a job, as the service reports them; shared by the SDK, the CLI and the server.
-Also the statuses a sweep ends in.
+Also a sweep's statuses.
 
 Standard library only, so the server can import it without the SDK's HTTP client.
 """
@@ -40,5 +40,7 @@ ACTIVE: frozenset[JobStatus] = frozenset(
      JobStatus.PAUSED}
 )  # fmt: skip
 
-# A sweep is `running` until it ends as one of these (a plain string, as the API gives it).
+# A sweep is `running` (or `paused`: no trial starts or runs until it is resumed) until it ends
+# as one of these (plain strings, as the API gives them).
+SWEEP_ACTIVE: frozenset[str] = frozenset({"running", "paused"})
 SWEEP_FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from reprogram import JobStatus
-from reprogram.objects import JobFields
-from reprogram.statuses import ACTIVE, FINISHED
+from reprogram.objects import JobFields, Sweep
+from reprogram.statuses import ACTIVE, FINISHED, SWEEP_ACTIVE, SWEEP_FINISHED
 
 
 def test_each_status_is_the_string_the_api_uses() -> None:
@@ -28,3 +28,9 @@ def test_a_job_is_done_once_its_status_is_finished() -> None:
     for status in JobStatus:
         job = JobFields(id="job", status=status.value, spec={})
         assert job.done == (status in FINISHED)
+
+
+def test_a_sweep_status_is_either_active_or_finished() -> None:
+    assert {"running", "paused"} == SWEEP_ACTIVE and not SWEEP_ACTIVE & SWEEP_FINISHED
+    for status in SWEEP_ACTIVE | SWEEP_FINISHED:
+        assert Sweep(id="swp", status=status).done == (status in SWEEP_FINISHED)
