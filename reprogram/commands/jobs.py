@@ -154,6 +154,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
     hyper = ", ".join(f"{k} {v}" for k, v in hp.items() if k != "epochs")
     return [
         ("id", job.id), ("name", job.name), ("status", job.status),
+        ("sweep", f"{job.sweep_id} (trial {job.trial})" if job.sweep_id else None),
         ("waiting", job.waiting_reason if job.status == JobStatus.QUEUED else None),
         ("backbone", backbone_text(spec.get("backbone"))),
         ("dataset", dataset_text(spec.get("dataset"))),

@@ -52,7 +52,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _add_jobs(_group(sub, "jobs", "jobs on the service: create, list, get, cancel, pause, "
                                   "resume, delete, watch"))  # fmt: skip
     _add_sweeps(_group(sub, "sweeps", "searches over job specs whose trials are jobs: create, "
-                                      "list, get, watch, cancel"))  # fmt: skip
+                                      "list, get, watch, pause, resume, cancel"))  # fmt: skip
     _add_models(_group(sub, "models", "trained models: list, get, predict, export, delete"))
     _add_datasets(_group(sub, "datasets", "uploaded image-folder datasets"))
     _add_catalog(_group(sub, "catalog", "what the service can run: backbones, datasets, methods"))
@@ -93,9 +93,9 @@ def _add_jobs(group: argparse._SubParsersAction) -> None:
 
 
 def _add_sweeps(group: argparse._SubParsersAction) -> None:
-    """`sweeps create | list | get | watch | cancel`."""
+    """`sweeps create | list | get | watch | pause | resume | cancel`."""
     create = _command(group, "create", sweeps.sweeps_create,
-                      "start a sweep from a spec file (base, space, budget, pruner)")  # fmt: skip
+                      "start a sweep from a spec file (base, space, budget, pruner, initial)")  # fmt: skip
     create.add_argument("spec", metavar="SPEC", help="sweep spec JSON file ('-' reads stdin)")
     create.add_argument("--watch", "-w", action="store_true", help="follow it until it ends")
     _command(group, "list", sweeps.sweeps_list, "your sweeps, newest first").add_argument(
@@ -106,6 +106,10 @@ def _add_sweeps(group: argparse._SubParsersAction) -> None:
         ("get", sweeps.sweeps_get, "one sweep and its trials (the best marked *)"),
         ("watch", sweeps.sweeps_watch,
          "follow a sweep: each trial as it ends and the best so far, until the sweep ends"),
+        ("pause", sweeps.sweeps_pause,
+         "start no more trials and pause those queued or running (they keep their checkpoints)"),
+        ("resume", sweeps.sweeps_resume,
+         "go on with a paused sweep: its trials continue from their checkpoints, new ones start"),
         ("cancel", sweeps.sweeps_cancel, "start no more trials and cancel the running ones"),
     ):  # fmt: skip
         _command(group, name, function, help).add_argument("sweep_id", metavar="ID")

@@ -1,8 +1,9 @@
-"""`reprogram sweeps create | list | get | watch | cancel`: searches over job specs whose trials
-are jobs.
+"""`reprogram sweeps create | list | get | watch | pause | resume | cancel`: searches over job
+specs whose trials are jobs.
 
 There is no event stream of a sweep: `watch` polls it (through `client.sweeps.wait`) and prints
-each trial as it ends, with the best validation accuracy so far.
+each trial as it ends, with the best validation accuracy so far; a paused sweep is waited on
+until it is resumed (or cancelled).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from reprogram.commands.running import fail
 from reprogram.objects import Sweep, Trial
 
 ENDED = ("complete", "pruned", "fail")  # the states a trial ends in
+WAITING = "waiting"  # a trial of the spec's `initial` points, not yet begun (no job yet)
 # Fixed widths, because `watch` prints rows as the trials end (the params come last).
 _WATCH_COLUMNS = (("trial", 5), ("state", 8), ("val acc", 7), ("best so far", 11), ("job", 24))
 
@@ -80,24 +82,58 @@ def sweeps_cancel(client: Client, *, sweep_id: str, as_json: bool) -> int:
     return Exit.OK
 
 
+def sweeps_pause(client: Client, *, sweep_id: str, as_json: bool) -> int:
+    """Start no more trials and pause those queued or running; each keeps its checkpoint."""
+    sweep = client.sweeps.pause(sweep_id)
+    if as_json:
+        print_json(plain(sweep))
+        return Exit.OK
+    stopping = sum(1 for t in sweep.trials if t.job_status == "pausing")
+    print(f"sweep {sweep.id} {sweep.status}"
+          + (f" ({stopping} running trial{'s' * (stopping != 1)} pausing at the next step)"
+             if stopping else ""))  # fmt: skip
+    print(f"go on with: reprogram sweeps resume {sweep.id}", file=sys.stderr)
+    return Exit.OK
+
+
+def sweeps_resume(client: Client, *, sweep_id: str, as_json: bool) -> int:
+    """Go on with a paused sweep: its paused trials continue from their checkpoints, new ones
+    start."""
+    sweep = client.sweeps.resume(sweep_id)
+    if as_json:
+        print_json(plain(sweep))
+    else:
+        print(f"sweep {sweep.id} {sweep.status}")
+    return Exit.OK
+
+
 def sweeps_watch(client: Client, *, sweep_id: str, as_json: bool) -> int:
     """Follow a sweep until it ends; exit 0 if it succeeded, 1 if it failed, 3 if cancelled."""
     return _follow(client, client.sweeps.get(sweep_id), as_json=as_json)
 
 
 def _follow(client: Client, sweep: Sweep, *, as_json: bool) -> int:
-    """Print each trial as it starts (stderr) and ends (a row: the best so far); the outcome."""
+    """Print each trial as it starts (stderr) and ends (a row: the best so far), a pause and a
+    resume (stderr, once each time); the outcome."""
     if not as_json:
         print(f"sweep {sweep.id} {sweep.status}" + (f" ({sweep.name})" if sweep.name else ""))
     started: set[int] = set()
     ended: set[int] = set()
     best: list[float] = []
+    paused = [False]  # whether the sweep is paused now (said once per pause)
 
     def show(now: Sweep) -> None:
         if as_json:
             return
+        if now.status == "paused" and not paused[0]:
+            print(f"sweep {now.id} is paused: no trial runs until it is resumed "
+                  f"(reprogram sweeps resume {now.id}); still watching", file=sys.stderr,
+                  flush=True)  # fmt: skip
+        elif now.status == "running" and paused[0]:
+            print(f"sweep {now.id} resumed", file=sys.stderr, flush=True)
+        paused[0] = now.status == "paused"
         for trial in sorted(now.trials, key=lambda t: t.number):
-            if trial.number not in started and trial.state not in ENDED:
+            if trial.number not in started and trial.state not in (*ENDED, WAITING):
                 started.add(trial.number)
                 print(f"trial {trial.number} started: {_params_text(trial.params)} "
                       f"(job {trial.job_id or '-'})", file=sys.stderr, flush=True)  # fmt: skip
@@ -174,7 +210,8 @@ def _sweep_fields(sweep: Sweep) -> list[tuple[str, Any]]:
     spec, best = sweep.spec, sweep.best_trial
     budget = spec.get("budget", {})
     states = [t.state for t in sweep.trials]
-    counts = ", ".join(f"{states.count(s)} {s}" for s in ("running", *ENDED) if s in states)
+    counts = ", ".join(f"{states.count(s)} {s}" for s in (WAITING, "running", *ENDED)
+                       if s in states)  # fmt: skip
     return [
         ("id", sweep.id), ("name", sweep.name), ("status", sweep.status),
         ("objective", f"{spec.get('objective', 'val_accuracy')} (maximised)"),
