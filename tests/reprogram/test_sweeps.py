@@ -14,8 +14,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from support.client import small_job
@@ -151,6 +152,55 @@ def test_the_sdk_starts_waits_for_and_cancels_a_sweep(sdk: Client, service) -> N
         assert list(stranger.sweeps.list()) == []
 
 
+def test_the_sdk_pauses_and_resumes_a_sweep(sdk: Client, service, key: str) -> None:  # type: ignore[no-untyped-def]
+    first, second = {"hyperparameters.lr": 0.01}, {"hyperparameters.lr": 0.02}
+    sweep = sdk.sweeps.create(base=WAITS, space=SPACE, name="sdk pauses", initial=[first, second],
+                              budget={"trials": 3, "parallelism": 1})  # fmt: skip
+    assert sweep.status == "running" and sweep.spec["initial"] == [first, second]
+    trials = sdk.sweeps.get(sweep.id).trials
+    # The first initial point runs; the second waits its turn (no job, no values shown yet).
+    assert [(t.number, t.state) for t in trials] == [(0, "running"), (1, "waiting")]
+    assert trials[0].params == first
+    assert trials[0].job_id and trials[0].job_status == "queued" and trials[1].job_id is None
+    job = sdk.jobs.get(trials[0].job_id)
+    assert (job.sweep_id, job.trial) == (sweep.id, 0)
+    assert job.spec["hyperparameters"]["lr"] == first["hyperparameters.lr"]
+
+    paused = sdk.sweeps.pause(sweep.id)
+    assert paused.status == "paused" and not paused.done and paused.finished_at is None
+    assert [(t.state, t.job_status) for t in paused.trials] == [("running", "paused"),
+                                                                 ("waiting", None)]  # fmt: skip
+    with pytest.raises(Conflict) as info:
+        sdk.sweeps.pause(sweep.id)
+    assert info.value.code == "not_running" and "paused" in str(info.value)
+    with pytest.raises(TimeoutError):  # a paused sweep has not ended: it is waited on
+        sdk.sweeps.wait(sweep.id, timeout=0)
+
+    resumed = sdk.sweeps.resume(sweep.id)
+    assert resumed.status == "running"
+    assert [(t.state, t.job_status) for t in resumed.trials] == [("running", "queued"),
+                                                                  ("waiting", None)]  # fmt: skip
+    with pytest.raises(Conflict) as info:
+        sdk.sweeps.resume(sweep.id)
+    assert info.value.code == "not_paused"
+
+    # The service pauses (then resumes) the sweep but its answer is lost; the resend's 409
+    # finds the sweep where the lost attempt put it, and that is the answer.
+    with proxy_for(service.api_url) as proxy, Client(proxy.url, key, backoff=0.05) as lossy:
+        proxy.swallow(1)
+        assert lossy.sweeps.pause(sweep.id).status == "paused"
+        assert proxy.connections >= 2
+        proxy.swallow(1)
+        assert lossy.sweeps.resume(sweep.id).status == "running"
+        with pytest.raises(Conflict):  # a 409 to a first attempt is still an error
+            lossy.sweeps.resume(sweep.id)
+    assert sdk.sweeps.get(sweep.id).status == "running"
+    assert sdk.sweeps.cancel(sweep.id).status == "cancelled"
+    with pytest.raises(Conflict) as info:
+        sdk.sweeps.pause(sweep.id)
+    assert info.value.code == "not_running"
+
+
 def test_a_sweep_whose_answer_was_lost_is_not_resent(service, key: str) -> None:  # type: ignore[no-untyped-def]
     with proxy_for(service.api_url) as proxy, Client(proxy.url, key, backoff=0.05) as sdk:
         proxy.swallow(1)  # the service starts the sweep, but its answer never arrives
@@ -179,6 +229,14 @@ def test_the_async_client(service, key: str, watched) -> None:  # type: ignore[n
             assert sweep.id in [s.id async for s in client.sweeps.list(page_size=1)]
             with pytest.raises(TimeoutError):
                 await client.sweeps.wait(sweep.id, timeout=0)
+            paused = await client.sweeps.pause(sweep.id)
+            assert paused.status == "paused"
+            assert [t.job_status for t in paused.trials] == ["paused", "paused"]
+            with pytest.raises(Conflict):
+                await client.sweeps.pause(sweep.id)
+            assert (await client.sweeps.resume(sweep.id)).status == "running"
+            with pytest.raises(Conflict):
+                await client.sweeps.resume(sweep.id)
             cancelled = await client.sweeps.cancel(sweep.id)
             assert cancelled.status == "cancelled" and len(cancelled.trials) == 2
             with pytest.raises(SweepFailed):
@@ -248,3 +306,70 @@ def test_cli_cancel_watch_and_errors(cli, tmp_path: Path) -> None:  # type: igno
     typo = {"base": WAITS, "space": {"hyperparameters.learning_rate": SPACE["hyperparameters.lr"]}}
     code, out, err = cli("sweeps", "create", "-", stdin=json.dumps(typo))
     assert (code, out) == (Exit.REJECTED, "") and "learning_rate" in err
+
+
+def _lines_until(stream: IO[str], found: Callable[[str], bool], seen: list[str]) -> str:
+    """Read a running command's output into `seen` up to the first line `found` accepts."""
+    while line := stream.readline():
+        seen.append(line)
+        if found(line):
+            return line
+    raise AssertionError(f"the output ended first: {''.join(seen)}")
+
+
+def test_cli_pause_resume_and_a_watch_that_waits_while_paused(
+    cli, service, key: str, sdk: Client
+) -> None:  # type: ignore[no-untyped-def]
+    body = {"base": WAITS, "space": SPACE, "name": "cli pauses", "initial": [
+        {"hyperparameters.lr": 0.01}, {"hyperparameters.lr": 0.02}],
+        "budget": {"trials": 3, "parallelism": 1}}  # fmt: skip
+    code, out, err = cli("sweeps", "create", "-", "--json", stdin=json.dumps(body))
+    assert code == Exit.OK, err
+    sweep_id = json.loads(out)["id"]
+    code, out, err = cli("sweeps", "pause", sweep_id)
+    assert (code, out) == (Exit.OK, f"sweep {sweep_id} paused\n")
+    assert f"reprogram sweeps resume {sweep_id}" in err
+    code, out, err = cli("sweeps", "pause", sweep_id)
+    assert (code, out) == (Exit.REJECTED, "") and "not running" in err
+    code, out, _ = cli("sweeps", "get", sweep_id)
+    head, table = out.split("\n\n")
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in head.splitlines())
+    assert fields["status"] == "paused" and fields["trials"] == "2 (1 waiting, 1 running)"
+    rows = [line.split() for line in table.splitlines()[1:]]
+    assert [r[:2] for r in rows] == [["0", "paused"], ["1", "waiting"]] and rows[1][-1] == "-"
+    job_id = rows[0][-1]
+    code, out, _ = cli("jobs", "get", job_id)
+    assert code == Exit.OK and re.search(rf"^sweep\s+{sweep_id} \(trial 0\)$", out, re.M), out
+
+    # The real command watches the paused sweep: it says so once and keeps waiting, through a
+    # change while paused (its trial's job is cancelled), until the sweep is resumed.
+    env = dict(os.environ, REPROGRAM_URL=service.api_url, REPROGRAM_API_KEY=key)
+    watch = subprocess.Popen([REPROGRAM, "sweeps", "watch", sweep_id], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert watch.stdout is not None and watch.stderr is not None
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+    try:
+        _lines_until(watch.stderr, lambda line: "is paused" in line, err_lines)
+        sdk.jobs.cancel(job_id)
+        ended = _lines_until(watch.stdout, lambda line: line.split()[:1] == ["0"], out_lines)
+        assert ended.split()[1] == "fail" and job_id in ended
+        assert watch.poll() is None  # still watching
+
+        code, out, _ = cli("sweeps", "resume", sweep_id)
+        assert (code, out) == (Exit.OK, f"sweep {sweep_id} running\n")
+        code, out, err = cli("sweeps", "resume", sweep_id)
+        assert (code, out) == (Exit.REJECTED, "") and "not paused" in err
+        _lines_until(watch.stderr, lambda line: "trial 1 started" in line, err_lines)
+        assert cli("sweeps", "cancel", sweep_id)[0] == Exit.OK
+        rest, errors = watch.communicate()
+    finally:
+        watch.kill()
+    out_lines.append(rest)
+    err_lines.append(errors)
+    assert watch.returncode == Exit.JOB_CANCELLED, errors
+    stdout, stderr = "".join(out_lines), "".join(err_lines)
+    assert stdout.startswith(f"sweep {sweep_id} paused (cli pauses)\n")
+    assert stderr.count("is paused") == 1 and stderr.count(f"sweep {sweep_id} resumed") == 1
+    assert f"(reprogram sweeps resume {sweep_id}); still watching" in stderr
+    assert "trial 1 started: lr=0.02" in stderr and "Traceback" not in stderr
