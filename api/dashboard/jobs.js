@@ -351,6 +351,18 @@ export function jobPage(root, ctx, jobId) {
             ` · created ${when(job.created_at)}`,
             job.attempt > 1 ? ` · attempt ${job.attempt}` : "",
           ),
+          job.sweep_id
+            ? h(
+                "span",
+                { class: "muted" },
+                " · ",
+                h(
+                  "a",
+                  { href: `#/sweeps/${job.sweep_id}`, id: "sweep-link" },
+                  `trial ${job.trial} of ${job.sweep_id}`,
+                ),
+              )
+            : null,
         ),
         actions,
       }),

@@ -1,6 +1,6 @@
 // The sweeps list and a sweep's page: its trials (each a job), the best-so-far curve, the
-// promoted model and its test accuracy, and cancel. A sweep has no event stream: its page polls
-// while it runs.
+// promoted model and its test accuracy, pause, resume and cancel. A sweep has no event stream:
+// its page polls until it ends.
 
 import { request } from "./api.js";
 import { lineChart } from "./chart.js";
@@ -19,6 +19,7 @@ import {
 const PAGE_SIZE = 25;
 const REFRESH_MS = 3000;
 const ENDED = ["complete", "pruned", "fail"]; // the states a trial ends in
+const GOING = ["running", "paused"]; // a sweep's statuses before it ends
 
 function modelLink(modelId, attrs = {}) {
   return modelId
@@ -90,7 +91,7 @@ export function sweepsPage(root, ctx) {
         );
       }
       clearTimeout(timer);
-      if (pages === 1 && page.data.some((s) => s.status === "running")) {
+      if (pages === 1 && page.data.some((s) => GOING.includes(s.status))) {
         timer = setTimeout(() => load({ refresh: true }), REFRESH_MS);
       }
     } catch (error) {
@@ -221,7 +222,7 @@ export function sweepPage(root, ctx, sweepId) {
   const spec = h("pre", { class: "code", id: "spec" });
 
   function cancelButton() {
-    if (!sweep || sweep.status !== "running") return null;
+    if (!sweep || !GOING.includes(sweep.status)) return null;
     const button = h("button", { class: "button button-danger", id: "cancel-sweep" }, "Cancel");
     button.addEventListener("click", async () => {
       const name = sweep.name || sweep.id;
@@ -234,6 +235,30 @@ export function sweepPage(root, ctx, sweepId) {
       } catch (error) {
         if (ctx.fail(error)) return;
         message.replaceChildren(errorBox(error, "Could not cancel the sweep"));
+        load();
+      }
+    });
+    return button;
+  }
+
+  /** Pause (a running sweep) or Resume (a paused one), built like the job page's button. */
+  function pauseButton() {
+    if (!sweep || !GOING.includes(sweep.status)) return null;
+    const resume = sweep.status === "paused";
+    const button = h(
+      "button",
+      { class: "button", id: resume ? "resume-sweep" : "pause-sweep" },
+      resume ? "Resume" : "Pause",
+    );
+    const verb = resume ? "resume" : "pause";
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = resume ? "Resuming…" : "Pausing…";
+      try {
+        update(await request(`/v1/sweeps/${sweepId}/${verb}`, { method: "POST" }));
+      } catch (error) {
+        if (ctx.fail(error)) return;
+        message.replaceChildren(errorBox(error, `Could not ${verb} the sweep`));
         load();
       }
     });
@@ -269,6 +294,7 @@ export function sweepPage(root, ctx, sweepId) {
           h("span", { class: "muted" }, ` · created ${when(sweep.created_at)}`),
         ),
         actions: [
+          pauseButton(),
           cancelButton(),
           sweep.model_id
             ? h(
@@ -284,6 +310,16 @@ export function sweepPage(root, ctx, sweepId) {
         ],
       }),
       ...(sweep.error ? [errorBox({ message: sweep.error }, `Sweep ${sweep.status}`)] : []),
+      ...(sweep.status === "paused"
+        ? [
+            h(
+              "div",
+              { class: "alert alert-info", id: "sweep-paused", role: "status" },
+              h("strong", {}, "Paused"),
+              h("span", {}, "No trial runs until the sweep is resumed; each keeps its checkpoint."),
+            ),
+          ]
+        : []),
     );
     const ended = sweep.trials.filter((t) => ENDED.includes(t.state)).length;
     stats.replaceChildren(
@@ -347,7 +383,7 @@ export function sweepPage(root, ctx, sweepId) {
       message.replaceChildren(errorBox(error, "Could not load the sweep"));
     }
     clearTimeout(timer);
-    if (!stopped && sweep && sweep.status === "running") timer = setTimeout(load, REFRESH_MS);
+    if (!stopped && sweep && GOING.includes(sweep.status)) timer = setTimeout(load, REFRESH_MS);
   }
 
   root.append(

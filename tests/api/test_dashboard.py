@@ -342,3 +342,48 @@ def test_a_sweep_page_shows_its_trials_the_best_so_far_and_the_promoted_model(
     row = page.wait_for_selector(f"#sweeps-table tr[data-sweep-id={sweep_id}]")
     assert "succeeded" in row.inner_text() and percent in row.inner_text()
     assert sweep["model_id"] in row.inner_text()
+
+
+def test_a_sweep_pauses_and_resumes_and_its_trials_link_back(page: Any, service: Any) -> None:
+    key = service.create_key("dash-heidi")
+    space = {"hyperparameters.lr": {"type": "float", "low": 0.001, "high": 0.1}}
+    body = {"name": "dash pauses", "space": space, "budget": {"trials": 2, "parallelism": 1},
+            "base": small_job(name="dash-waits", resources={"min_memory_gb": 100000}),
+            "initial": [{"hyperparameters.lr": 0.01}, {"hyperparameters.lr": 0.02}]}  # fmt: skip
+    with Api(base_url=service.api_url, headers={"Authorization": f"Bearer {key}"},
+             timeout=120) as api:  # fmt: skip
+        made = api.post("/v1/sweeps", json=body)
+        assert made.status_code == 201, made.text
+        sweep_id = made.json()["id"]
+        _sign_in(page, key)
+
+        # No worker can run its trials: the first initial point is queued, the second waits.
+        page.goto(f"/#/sweeps/{sweep_id}")
+        page.wait_for_selector("h1 [data-status=running]")
+        assert page.get_attribute("#trials-table tr[data-trial='0'] .badge", "data-status") == (
+            "queued"
+        )
+        assert page.get_attribute("#trials-table tr[data-trial='1'] .badge", "data-status") == (
+            "waiting"
+        )
+        page.click("#pause-sweep")
+        page.wait_for_selector("h1 [data-status=paused]")
+        assert "No trial runs until the sweep is resumed" in page.inner_text("#sweep-paused")
+        assert page.query_selector("#pause-sweep") is None
+        assert page.query_selector("#cancel-sweep") is not None
+        page.wait_for_selector("#trials-table tr[data-trial='0'] [data-status=paused]")
+        assert api.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "paused"
+        page.click("#resume-sweep")
+        page.wait_for_selector("#pause-sweep")
+        assert page.query_selector("#sweep-paused") is None
+        assert api.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "running"
+
+        # A trial's job page says which sweep it belongs to, and links back.
+        job_id = api.get(f"/v1/sweeps/{sweep_id}").json()["trials"][0]["job_id"]
+        page.click(f"#trials-table a[href='#/jobs/{job_id}']")
+        link = page.wait_for_selector("#sweep-link")
+        assert link.inner_text() == f"trial 0 of {sweep_id}"
+        link.click()
+        page.wait_for_selector("#trials-table")
+        assert page.url.endswith(f"#/sweeps/{sweep_id}")
+        assert api.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 200
