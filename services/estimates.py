@@ -81,7 +81,7 @@ def _epochs(spec: dict[str, Any]) -> int:
 
 
 # The calibration's network and input side: each worker times it at startup (worker.calibration).
-REFERENCE_BACKBONE, REFERENCE_SIZE = "efficientnet_lite0", 224
+REFERENCE_BACKBONE, REFERENCE_SIZE, SMALL_SIZE = "efficientnet_lite0", 224, 64
 # What training costs beyond the input-gradient pass the calibration times: finetuning also
 # computes every weight's gradient and steps the optimiser.
 _WEIGHT_GRADIENTS = 1.5
@@ -91,26 +91,43 @@ def from_calibration(session: Session, *, settings: Settings, job: Job) -> float
     """Seconds the job should take on a live worker of its queue, from the images it will see
     and that worker's measured seconds per image; None when either is unknown.
 
-    A first-order model: cost grows with the input's area, the reference network stands in for
-    any backbone, a linear probe pays one forward pass per image (features are cached) and a
-    program or finetune one forward and backward pass per training image and epoch.
+    A first-order model: a job pays the setup the worker measured (loading the weights), then per
+    image a fixed cost plus one in proportion to the input's area (fitted through the two sides
+    the worker timed); the reference
+    network stands in for any backbone; a linear probe pays one forward pass per image
+    (features are cached), a program or finetune one forward and backward pass per training
+    image and epoch.
     """
     since = utcnow() - timedelta(seconds=settings.heartbeat_timeout_s)
     measured = workers.calibrations(session, queue=job.queue or settings.queue, seen_since=since)
     counts = _images(session, job=job)
     if not measured or counts is None:
         return None
-    forward = statistics.median(m["forward_s"] for m in measured)
-    backward = statistics.median(m["backward_s"] for m in measured)
     method = job.spec.get("method", {})
     side = method.get("input_size") or method.get("canvas_size") or REFERENCE_SIZE
-    area = (side / REFERENCE_SIZE) ** 2
+
+    def cost(key: str) -> float:  # seconds per image at this side, the median worker's
+        return statistics.median(_per_image(m, key, side) for m in measured)
+
+    forward, backward = cost("forward_s"), cost("backward_s")
+    setup = statistics.median(m.get("setup_s", 0.0) for m in measured)
     train, val, test = counts
     kind = method.get("kind")
     if kind == "linear_probe":
-        return area * forward * (train + val + test)
+        return setup + forward * (train + val + test)
     step = backward * (_WEIGHT_GRADIENTS if kind in ("finetune", "scratch") else 1.0)
-    return area * (_epochs(job.spec) * (train * step + val * forward) + test * forward)
+    return setup + _epochs(job.spec) * (train * step + val * forward) + test * forward
+
+
+def _per_image(measured: dict[str, float], key: str, side: int) -> float:
+    """Seconds per image at a side: a fixed part plus one in proportion to the area, fitted
+    through the two sides the worker timed."""
+    big, small = measured[key], measured.get(f"{key}_small")
+    if small is None:  # an older worker's single measurement: cost in proportion to area
+        return big * (side / REFERENCE_SIZE) ** 2
+    per_pixel = max(0.0, (big - small) / (REFERENCE_SIZE**2 - SMALL_SIZE**2))
+    fixed = max(0.0, small - per_pixel * SMALL_SIZE**2)
+    return fixed + per_pixel * side**2
 
 
 def _images(session: Session, *, job: Job) -> tuple[float, float, float] | None:

@@ -85,17 +85,18 @@ def test_a_job_unlike_any_before_is_estimated_from_the_workers_calibration(  # t
                 assert time.monotonic() < deadline, "the worker never reported its calibration"
                 time.sleep(0.5)
             [calibration] = measured()
-            assert calibration["forward_s"] > 0 and calibration["backward_s"] > 0
+            assert set(calibration) == {"setup_s", "forward_s", "backward_s", "forward_s_small",
+                                        "backward_s_small"}  # fmt: skip
+            assert all(value > 0 for value in calibration.values())
             assert (tmp_path / "calibration.json").is_file()  # kept for the next start
 
             job = client.post("/v1/jobs", json=small_job(name="eta-calibrated")).json()
             assert job["estimated_seconds"] is not None and job["estimated_seconds"] > 0
             assert job["estimated_finish_at"] is not None
-            # The same job at twice the side costs about four times as much (area).
-            big = small_job(name="eta-big", method={"kind": "linear_probe", "input_size": 64})
+            # The same job at a larger side is estimated to take longer.
+            big = small_job(name="eta-big", method={"kind": "linear_probe", "input_size": 160})
             bigger = client.post("/v1/jobs", json=big).json()
-            ratio = bigger["estimated_seconds"] / job["estimated_seconds"]
-            assert abs(ratio - 4) < 1e-6, ratio
+            assert bigger["estimated_seconds"] > job["estimated_seconds"]
             assert client.post(f"/v1/jobs/{bigger['id']}/cancel").status_code == 200
             assert alice.wait(job["id"])["status"] == "succeeded"
     finally:
