@@ -1,19 +1,23 @@
 // The jobs list (filterable by status) and a job's page (live curves, events, estimated finish,
 // pause, resume, cancel, delete).
 
+import { pauseButton, postButton } from "./actions.js";
 import { followEvents, request } from "./api.js";
 import { lineChart } from "./chart.js";
+import { pagedTable } from "./lists.js";
 import {
   ACTIVE,
   STATUSES,
   ago,
   backboneName,
+  clickableRow,
   clock,
   countdown,
   datasetName,
   duration,
   errorBox,
   h,
+  nameCell,
   number,
   pageHeader,
   percent,
@@ -21,9 +25,6 @@ import {
   statusBadge,
   when,
 } from "./ui.js";
-
-const PAGE_SIZE = 25;
-const REFRESH_MS = 3000;
 
 function filterFromHash() {
   const query = location.hash.split("?")[1] || "";
@@ -35,19 +36,10 @@ function jobRow(job) {
   const href = `#/jobs/${job.id}`;
   const spec = job.spec || {};
   const end = job.finished_at || null;
-  return h(
-    "tr",
-    {
-      class: "clickable",
-      "data-job-id": job.id,
-      onclick: (e) => e.target.closest("a") || (location.hash = href),
-    },
-    h(
-      "td",
-      {},
-      h("a", { href, class: "strong" }, job.name || job.id),
-      h("div", { class: "muted mono small" }, job.id),
-    ),
+  return clickableRow(
+    href,
+    { "data-job-id": job.id },
+    nameCell(href, job),
     h("td", {}, statusBadge(job.status)),
     h("td", {}, backboneName(spec.backbone)),
     h("td", {}, datasetName(spec.dataset)),
@@ -65,13 +57,6 @@ function jobRow(job) {
 /** The caller's jobs, newest first, with a status filter and "load more". */
 export function jobsPage(root, ctx) {
   const status = filterFromHash();
-  const body = h("tbody", {});
-  const more = h("button", { class: "button", hidden: true }, "Load more");
-  const message = h("div", {});
-  let cursor = null;
-  let pages = 0;
-  let timer = null;
-  let stopped = false;
   document.title = "Jobs · Reprogram";
 
   const filters = h(
@@ -91,44 +76,29 @@ export function jobsPage(root, ctx) {
     ),
   );
 
-  async function load({ refresh = false } = {}) {
-    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (status) params.set("status", status);
-    if (cursor && !refresh) params.set("cursor", cursor);
-    try {
-      const page = await request(`/v1/jobs?${params}`);
-      if (stopped) return;
-      message.replaceChildren();
-      if (refresh || pages === 0) body.replaceChildren();
-      body.append(...page.data.map(jobRow));
-      cursor = page.next_cursor;
-      pages = refresh ? 1 : pages + 1;
-      more.hidden = !page.has_more;
-      if (!body.children.length) {
-        body.append(
-          h(
-            "tr",
-            {},
-            h(
-              "td",
-              { colspan: 8, class: "empty" },
-              status ? `No ${status} jobs.` : "No jobs yet. ",
-              status ? null : h("a", { href: "#/jobs/new" }, "Submit your first job →"),
-            ),
-          ),
-        );
-      }
-      // Keep refreshing while something on the first page is still moving.
-      clearTimeout(timer);
-      if (pages === 1 && page.data.some((j) => ACTIVE.includes(j.status))) {
-        timer = setTimeout(() => load({ refresh: true }), REFRESH_MS);
-      }
-    } catch (error) {
-      if (stopped || ctx.fail(error)) return;
-      message.replaceChildren(errorBox(error, "Could not load the jobs"));
-    }
-  }
-  more.addEventListener("click", () => load());
+  const list = pagedTable(ctx, {
+    id: "jobs-table",
+    path: "/v1/jobs",
+    query: status ? { status } : {},
+    columns: [
+      "Job",
+      "Status",
+      "Backbone",
+      "Dataset",
+      "Method",
+      "Best val acc",
+      "Duration",
+      "Created",
+    ],
+    numeric: ["Best val acc", "Duration"],
+    row: jobRow,
+    empty: () =>
+      status
+        ? [`No ${status} jobs.`]
+        : ["No jobs yet. ", h("a", { href: "#/jobs/new" }, "Submit your first job →")],
+    refreshWhile: ACTIVE,
+    failure: "Could not load the jobs",
+  });
 
   root.append(
     pageHeader({
@@ -137,41 +107,10 @@ export function jobsPage(root, ctx) {
       actions: [h("a", { class: "button button-primary", href: "#/jobs/new" }, "New job")],
     }),
     h("div", { class: "toolbar" }, filters),
-    message,
-    h(
-      "div",
-      { class: "card table-card" },
-      h(
-        "table",
-        { class: "table", id: "jobs-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            [
-              "Job",
-              "Status",
-              "Backbone",
-              "Dataset",
-              "Method",
-              "Best val acc",
-              "Duration",
-              "Created",
-            ].map((t, i) => h("th", { class: i === 5 || i === 6 ? "num" : null }, t)),
-          ),
-        ),
-        body,
-      ),
-    ),
-    h("div", { class: "more" }, more),
+    ...list.elements,
   );
-  load();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  list.load();
+  return list.stop;
 }
 
 function describeEpoch(m) {
@@ -238,57 +177,30 @@ export function jobPage(root, ctx, jobId) {
   let bestVal = null;
   let lastEpoch = 0;
   let eventFinish = null; // the latest epoch event's estimate, newer than the job's when it came
+  const page = { message, show: update, reload: refresh }; // where the action buttons report
 
   function cancelButton() {
     if (!job || !ACTIVE.includes(job.status)) return null;
-    const button = h(
-      "button",
-      { class: "button button-danger", id: "cancel-job", disabled: job.status === "cancelling" },
-      job.status === "cancelling" ? "Cancelling…" : "Cancel job",
-    );
-    button.addEventListener("click", async () => {
-      if (
-        !window.confirm(
-          `Cancel job ${job.name || job.id}? A running job stops within one training step.`,
-        )
-      )
-        return;
-      button.disabled = true;
-      button.textContent = "Cancelling…";
-      try {
-        update(await request(`/v1/jobs/${jobId}/cancel`, { method: "POST" }));
-      } catch (error) {
-        if (ctx.fail(error)) return;
-        message.replaceChildren(errorBox(error, "Could not cancel the job"));
-        refresh();
-      }
+    const cancelling = job.status === "cancelling";
+    return postButton(ctx, page, {
+      attrs: { class: "button button-danger", id: "cancel-job", disabled: cancelling },
+      label: cancelling ? "Cancelling…" : "Cancel job",
+      pending: "Cancelling…",
+      path: `/v1/jobs/${jobId}/cancel`,
+      failure: "Could not cancel the job",
+      confirm: `Cancel job ${job.name || job.id}? A running job stops within one training step.`,
     });
-    return button;
   }
 
-  /** Pause (a running or queued job) or Resume (a paused one), built like the cancel button. */
-  function pauseButton() {
+  /** Pause (a running or queued job) or Resume (a paused one). */
+  function pauseResumeButton() {
     if (!job || !["running", "queued", "pausing", "paused"].includes(job.status)) return null;
-    const resume = job.status === "paused";
-    const busy = job.status === "pausing";
-    const button = h(
-      "button",
-      { class: "button", id: resume ? "resume-job" : "pause-job", disabled: busy },
-      busy ? "Pausing…" : resume ? "Resume" : "Pause",
-    );
-    const verb = resume ? "resume" : "pause";
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      button.textContent = resume ? "Resuming…" : "Pausing…";
-      try {
-        update(await request(`/v1/jobs/${jobId}/${verb}`, { method: "POST" }));
-      } catch (error) {
-        if (ctx.fail(error)) return;
-        message.replaceChildren(errorBox(error, `Could not ${verb} the job`));
-        refresh();
-      }
+    return pauseButton(ctx, page, {
+      kind: "job",
+      path: `/v1/jobs/${jobId}`,
+      paused: job.status === "paused",
+      pausing: job.status === "pausing",
     });
-    return button;
   }
 
   /** When the job should finish: the latest epoch's estimate, else the job's, while it can run. */
@@ -326,7 +238,7 @@ export function jobPage(root, ctx, jobId) {
     const s = job.spec || {};
     const epochs = (s.hyperparameters && s.hyperparameters.epochs) || 10;
     const actions = [
-      pauseButton(),
+      pauseResumeButton(),
       cancelButton(),
       deleteButton(),
       job.model_id

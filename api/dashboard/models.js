@@ -1,7 +1,21 @@
 // The models list and a model's page: labels, metrics, artifact, a try-it prediction, delete.
 
 import { download, request } from "./api.js";
-import { ago, backboneName, errorBox, h, number, pageHeader, percent, stat, when } from "./ui.js";
+import {
+  ago,
+  backboneName,
+  clickableRow,
+  emptyRow,
+  errorBox,
+  h,
+  nameCell,
+  number,
+  pageHeader,
+  percent,
+  stat,
+  tableCard,
+  when,
+} from "./ui.js";
 
 /** The caller's models, newest first. */
 export function modelsPage(root, ctx) {
@@ -21,15 +35,10 @@ export function modelsPage(root, ctx) {
       for (const model of page.data) {
         const href = `#/models/${model.id}`;
         body.append(
-          h(
-            "tr",
-            { class: "clickable", onclick: (e) => e.target.closest("a") || (location.hash = href) },
-            h(
-              "td",
-              {},
-              h("a", { href, class: "strong" }, model.name || model.id),
-              h("div", { class: "muted mono small" }, model.id),
-            ),
+          clickableRow(
+            href,
+            {},
+            nameCell(href, model),
             h("td", {}, model.method),
             h("td", {}, backboneName(model.backbone)),
             h("td", { class: "num" }, String(model.labels.length)),
@@ -44,17 +53,7 @@ export function modelsPage(root, ctx) {
         );
       }
       if (!body.children.length) {
-        body.append(
-          h(
-            "tr",
-            {},
-            h(
-              "td",
-              { colspan: 7, class: "empty" },
-              "No models yet: a job that succeeds makes one.",
-            ),
-          ),
-        );
+        body.append(emptyRow(7, "No models yet: a job that succeeds makes one."));
       }
       cursor = page.next_cursor;
       more.hidden = !page.has_more;
@@ -71,25 +70,11 @@ export function modelsPage(root, ctx) {
       subtitle: "What succeeded jobs produced: open one to try it on an image.",
     }),
     message,
-    h(
-      "div",
-      { class: "card table-card" },
-      h(
-        "table",
-        { class: "table", id: "models-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Model", "Method", "Backbone", "Labels", "Test acc", "Job", "Created"].map((t, i) =>
-              h("th", { class: i === 3 || i === 4 ? "num" : null }, t),
-            ),
-          ),
-        ),
-        body,
-      ),
+    tableCard(
+      "models-table",
+      ["Model", "Method", "Backbone", "Labels", "Test acc", "Job", "Created"],
+      ["Labels", "Test acc"],
+      body,
     ),
     h("div", { class: "more" }, more),
   );

@@ -2,13 +2,18 @@
 // promoted model and its test accuracy, pause, resume and cancel. A sweep has no event stream:
 // its page polls until it ends.
 
+import { pauseButton, postButton } from "./actions.js";
 import { request } from "./api.js";
 import { lineChart } from "./chart.js";
+import { pagedTable } from "./lists.js";
 import {
   ago,
+  clickableRow,
   duration,
+  emptyRow,
   errorBox,
   h,
+  nameCell,
   pageHeader,
   percent,
   stat,
@@ -16,7 +21,6 @@ import {
   when,
 } from "./ui.js";
 
-const PAGE_SIZE = 25;
 const REFRESH_MS = 3000;
 const ENDED = ["complete", "pruned", "fail"]; // the states a trial ends in
 const GOING = ["running", "paused"]; // a sweep's statuses before it ends
@@ -30,19 +34,10 @@ function modelLink(modelId, attrs = {}) {
 function sweepRow(sweep) {
   const href = `#/sweeps/${sweep.id}`;
   const budget = (sweep.spec && sweep.spec.budget) || {};
-  return h(
-    "tr",
-    {
-      class: "clickable",
-      "data-sweep-id": sweep.id,
-      onclick: (e) => e.target.closest("a") || (location.hash = href),
-    },
-    h(
-      "td",
-      {},
-      h("a", { href, class: "strong" }, sweep.name || sweep.id),
-      h("div", { class: "muted mono small" }, sweep.id),
-    ),
+  return clickableRow(
+    href,
+    { "data-sweep-id": sweep.id },
+    nameCell(href, sweep),
     h("td", {}, statusBadge(sweep.status)),
     h("td", { class: "num" }, budget.trials ?? "—"),
     h("td", { class: "num" }, percent(sweep.best_value)),
@@ -54,86 +49,31 @@ function sweepRow(sweep) {
 
 /** The caller's sweeps, newest first, with "load more"; refreshed while one runs. */
 export function sweepsPage(root, ctx) {
-  const body = h("tbody", {});
-  const more = h("button", { class: "button", hidden: true }, "Load more");
-  const message = h("div", {});
-  let cursor = null;
-  let pages = 0;
-  let timer = null;
-  let stopped = false;
   document.title = "Sweeps · Reprogram";
-
-  async function load({ refresh = false } = {}) {
-    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (cursor && !refresh) params.set("cursor", cursor);
-    try {
-      const page = await request(`/v1/sweeps?${params}`);
-      if (stopped) return;
-      message.replaceChildren();
-      if (refresh || pages === 0) body.replaceChildren();
-      body.append(...page.data.map(sweepRow));
-      cursor = page.next_cursor;
-      pages = refresh ? 1 : pages + 1;
-      more.hidden = !page.has_more;
-      if (!body.children.length) {
-        body.append(
-          h(
-            "tr",
-            {},
-            h(
-              "td",
-              { colspan: 7, class: "empty" },
-              "No sweeps yet. Start one with POST /v1/sweeps or ",
-              h("code", {}, "reprogram sweeps create"),
-              ".",
-            ),
-          ),
-        );
-      }
-      clearTimeout(timer);
-      if (pages === 1 && page.data.some((s) => GOING.includes(s.status))) {
-        timer = setTimeout(() => load({ refresh: true }), REFRESH_MS);
-      }
-    } catch (error) {
-      if (stopped || ctx.fail(error)) return;
-      message.replaceChildren(errorBox(error, "Could not load the sweeps"));
-    }
-  }
-  more.addEventListener("click", () => load());
+  const list = pagedTable(ctx, {
+    id: "sweeps-table",
+    path: "/v1/sweeps",
+    columns: ["Sweep", "Status", "Trials", "Best val acc", "Test acc", "Model", "Created"],
+    numeric: ["Trials", "Best val acc", "Test acc"],
+    row: sweepRow,
+    empty: () => [
+      "No sweeps yet. Start one with POST /v1/sweeps or ",
+      h("code", {}, "reprogram sweeps create"),
+      ".",
+    ],
+    refreshWhile: GOING,
+    failure: "Could not load the sweeps",
+  });
 
   root.append(
     pageHeader({
       title: "Sweeps",
       subtitle: "Searches over job specs: each trial is a job, the best trial's model is promoted.",
     }),
-    message,
-    h(
-      "div",
-      { class: "card table-card" },
-      h(
-        "table",
-        { class: "table", id: "sweeps-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Sweep", "Status", "Trials", "Best val acc", "Test acc", "Model", "Created"].map(
-              (t, i) => h("th", { class: i >= 2 && i <= 4 ? "num" : null }, t),
-            ),
-          ),
-        ),
-        body,
-      ),
-    ),
-    h("div", { class: "more" }, more),
+    ...list.elements,
   );
-  load();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  list.load();
+  return list.stop;
 }
 
 /** Each dotted path by its last part, or whole where two would read the same. */
@@ -220,49 +160,28 @@ export function sweepPage(root, ctx, sweepId) {
   const message = h("div", {});
   const trials = h("div", {});
   const spec = h("pre", { class: "code", id: "spec" });
+  const page = { message, show: update, reload: load }; // where the action buttons report
 
   function cancelButton() {
     if (!sweep || !GOING.includes(sweep.status)) return null;
-    const button = h("button", { class: "button button-danger", id: "cancel-sweep" }, "Cancel");
-    button.addEventListener("click", async () => {
-      const name = sweep.name || sweep.id;
-      if (!window.confirm(`Cancel sweep ${name}? No more trials start; running ones stop.`))
-        return;
-      button.disabled = true;
-      button.textContent = "Cancelling…";
-      try {
-        update(await request(`/v1/sweeps/${sweepId}/cancel`, { method: "POST" }));
-      } catch (error) {
-        if (ctx.fail(error)) return;
-        message.replaceChildren(errorBox(error, "Could not cancel the sweep"));
-        load();
-      }
+    return postButton(ctx, page, {
+      attrs: { class: "button button-danger", id: "cancel-sweep" },
+      label: "Cancel",
+      pending: "Cancelling…",
+      path: `/v1/sweeps/${sweepId}/cancel`,
+      failure: "Could not cancel the sweep",
+      confirm: `Cancel sweep ${sweep.name || sweep.id}? No more trials start; running ones stop.`,
     });
-    return button;
   }
 
-  /** Pause (a running sweep) or Resume (a paused one), built like the job page's button. */
-  function pauseButton() {
+  /** Pause (a running sweep) or Resume (a paused one). */
+  function pauseResumeButton() {
     if (!sweep || !GOING.includes(sweep.status)) return null;
-    const resume = sweep.status === "paused";
-    const button = h(
-      "button",
-      { class: "button", id: resume ? "resume-sweep" : "pause-sweep" },
-      resume ? "Resume" : "Pause",
-    );
-    const verb = resume ? "resume" : "pause";
-    button.addEventListener("click", async () => {
-      button.disabled = true;
-      button.textContent = resume ? "Resuming…" : "Pausing…";
-      try {
-        update(await request(`/v1/sweeps/${sweepId}/${verb}`, { method: "POST" }));
-      } catch (error) {
-        if (ctx.fail(error)) return;
-        message.replaceChildren(errorBox(error, `Could not ${verb} the sweep`));
-        load();
-      }
+    return pauseButton(ctx, page, {
+      kind: "sweep",
+      path: `/v1/sweeps/${sweepId}`,
+      paused: sweep.status === "paused",
     });
-    return button;
   }
 
   /** The best-so-far curve over ended trials (by number), and each complete trial's value. */
@@ -294,7 +213,7 @@ export function sweepPage(root, ctx, sweepId) {
           h("span", { class: "muted" }, ` · created ${when(sweep.created_at)}`),
         ),
         actions: [
-          pauseButton(),
+          pauseResumeButton(),
           cancelButton(),
           sweep.model_id
             ? h(
@@ -364,7 +283,7 @@ export function sweepPage(root, ctx, sweepId) {
             ? [...sweep.trials]
                 .sort((a, b) => a.number - b.number)
                 .map((t) => trialRow(t, paths, best, noted))
-            : h("tr", {}, h("td", { colspan: paths.length + 4, class: "empty" }, "No trials yet.")),
+            : emptyRow(paths.length + 4, "No trials yet."),
         ),
       ),
     );

@@ -127,6 +127,49 @@ export function stat(label, value, attrs = {}) {
   );
 }
 
+/** A card holding a table: a heading row of `columns` (those named in `numeric` right-aligned). */
+export function tableCard(id, columns, numeric, body) {
+  return h(
+    "div",
+    { class: "card table-card" },
+    h(
+      "table",
+      { class: "table", id },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          columns.map((t) => h("th", { class: numeric.includes(t) ? "num" : null }, t)),
+        ),
+      ),
+      body,
+    ),
+  );
+}
+
+/** A table row that opens `href` when clicked anywhere but on a link in it. */
+export function clickableRow(href, attrs, ...cells) {
+  const onclick = (e) => e.target.closest("a") || (location.hash = href);
+  return h("tr", { class: "clickable", ...attrs, onclick }, ...cells);
+}
+
+/** A list's first cell: the item's name (or id) linking to `href`, its id below. */
+export function nameCell(href, item) {
+  return h(
+    "td",
+    {},
+    h("a", { href, class: "strong" }, item.name || item.id),
+    h("div", { class: "muted mono small" }, item.id),
+  );
+}
+
+/** A table row across `columns` columns that says the table is empty. */
+export function emptyRow(columns, ...children) {
+  return h("tr", {}, h("td", { colspan: columns, class: "empty" }, ...children));
+}
+
 /** The page heading row: a back link, a title, a subtitle and actions on the right. */
 export function pageHeader({ back, title, subtitle, actions = [] }) {
   return h(

@@ -1,7 +1,7 @@
 // The workers list: the live workers, what each runs on and takes, and how busy it has been.
 
 import { request } from "./api.js";
-import { ago, errorBox, h, number, pageHeader, percent, when } from "./ui.js";
+import { ago, emptyRow, errorBox, h, number, pageHeader, percent, tableCard, when } from "./ui.js";
 
 const REFRESH_MS = 5000;
 
@@ -46,17 +46,7 @@ export function workersPage(root, ctx) {
       message.replaceChildren();
       body.replaceChildren(...page.data.map(workerRow));
       if (!page.data.length) {
-        body.append(
-          h(
-            "tr",
-            {},
-            h(
-              "td",
-              { colspan: 10, class: "empty" },
-              "No live workers: queued jobs wait until one starts.",
-            ),
-          ),
-        );
+        body.append(emptyRow(10, "No live workers: queued jobs wait until one starts."));
       }
     } catch (error) {
       if (stopped || ctx.fail(error)) return;
@@ -71,34 +61,22 @@ export function workersPage(root, ctx) {
       subtitle: "The live workers: what each runs on, the queues it takes, and its throughput.",
     }),
     message,
-    h(
-      "div",
-      { class: "card table-card" },
-      h(
-        "table",
-        { class: "table", id: "workers-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            [
-              "Worker",
-              "Kind",
-              "Device",
-              "Memory",
-              "Queues",
-              "Job",
-              "Done",
-              "Jobs/h",
-              "Busy",
-              "Last seen",
-            ].map((t, i) => h("th", { class: [3, 6, 7, 8].includes(i) ? "num" : null }, t)),
-          ),
-        ),
-        body,
-      ),
+    tableCard(
+      "workers-table",
+      [
+        "Worker",
+        "Kind",
+        "Device",
+        "Memory",
+        "Queues",
+        "Job",
+        "Done",
+        "Jobs/h",
+        "Busy",
+        "Last seen",
+      ],
+      ["Memory", "Done", "Jobs/h", "Busy"],
+      body,
     ),
   );
   load();
