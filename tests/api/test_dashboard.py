@@ -383,7 +383,7 @@ def test_a_sweep_pauses_and_resumes_and_its_trials_link_back(page: Any, service:
         page.click(f"#trials-table a[href='#/jobs/{job_id}']")
         link = page.wait_for_selector("#sweep-link")
         assert link.inner_text() == f"trial 0 of {sweep_id}"
-        link.click()
+        page.click("#sweep-link")  # by selector: replayed status events redraw the heading
         page.wait_for_selector("#trials-table")
         assert page.url.endswith(f"#/sweeps/{sweep_id}")
         assert api.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 200
