@@ -165,9 +165,12 @@ def trials(settings: Settings, *, sweep: Sweep) -> list[dict[str, Any]]:
     study = _study(settings, sweep.id, spec)
     shown = []
     for trial in study.get_trials(deepcopy=False):
+        # An initial point not yet begun holds its values as the study's fixed params.
+        given = trial.params or trial.system_attrs.get("fixed_params", {})
         params = {
             path: json.loads(v) if isinstance(spec.space[path], CategoricalParam) else v
-            for path, v in trial.params.items()
+            for path, v in given.items()
+            if path in spec.space
         }
         shown.append({"number": trial.number, "state": trial.state.name.lower(),
                       "params": params, "value": trial.value,

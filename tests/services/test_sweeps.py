@@ -91,6 +91,8 @@ def test_a_trial_falling_behind_is_pruned_and_a_sweep_pauses_and_resumes(alice) 
     paused = alice.post(f"/v1/sweeps/{sweep['id']}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     [first] = [t for t in paused.json()["trials"] if t["job_id"]]  # the others wait their turn
+    waiting = [t for t in paused.json()["trials"] if t["state"] == "waiting"]
+    assert [t["params"] for t in waiting] == [good, bad]
     # Paused at its next step, or already done if it finished first; either way, no trial
     # begins while the sweep is paused.
     settled = alice.wait(first["job_id"], until=("paused", "succeeded"))
