@@ -96,6 +96,7 @@ class AsyncJobs(_Resource):
 
     async def create(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> AsyncJob:
         """Queue a job; the same idempotency key returns the same job."""
+        p.refuse_auto(spec)
         data = await self._run(p.create_job(spec, idempotency_key, self._client.retry))
         return make(AsyncJob, data, _client=self._client)
 

@@ -92,6 +92,7 @@ class Jobs(_Resource):
 
     def create(self, spec: dict[str, Any], *, idempotency_key: str | None = None) -> Job:
         """Queue a job; the same idempotency key returns the same job."""
+        p.refuse_auto(spec)
         data = self._run(p.create_job(spec, idempotency_key, self._client.retry))
         return make(Job, data, _client=self._client)
 

@@ -155,6 +155,13 @@ def get_json(path: str, retry: Retry, params: dict[str, Any] | None = None) -> O
     return response.json()
 
 
+def refuse_auto(spec: dict[str, Any]) -> None:
+    """Method 'auto' starts a sweep, not a job: say where it goes instead of making a Job of it."""
+    method = spec.get("method")
+    if isinstance(method, dict) and method.get("kind") == "auto":
+        raise ValueError("method 'auto' starts a sweep: use client.sweeps.create(base=spec)")
+
+
 def create_job(spec: dict[str, Any], idempotency_key: str | None, retry: Retry) -> Op[Any]:
     """POST a job; a generated Idempotency-Key makes a retried create return the same job."""
     key = idempotency_key or f"sdk-{uuid.uuid4()}"

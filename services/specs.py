@@ -86,6 +86,20 @@ class ResourcesSpec(BaseModel):
     )  # fmt: skip
 
 
+class AutoMethodSpec(BaseModel):
+    """Let the service choose: a sweep over method kinds, label mappings and learning rates
+    (services.sweeps.auto_spec); the best trial's model is promoted."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"kind": "auto", "trials": 8, "parallelism": 2}]},
+    )  # fmt: skip
+
+    kind: Literal["auto"] = "auto"
+    trials: int = Field(default=8, ge=1, le=100)
+    parallelism: int = Field(default=2, ge=1, le=16)
+
+
 class JobSpec(spec.JobSpec):
     """A whole reprogramming job: backbone, dataset, method, hyperparameters and resources."""
 
@@ -93,6 +107,10 @@ class JobSpec(spec.JobSpec):
 
     backbone: BackboneSpec
     dataset: DatasetSpec
+    # 'auto' never reaches a worker: POST /v1/jobs turns such a job into a sweep.
+    method: Annotated[spec.AnyMethodSpec | AutoMethodSpec, Field(discriminator="kind")] = Field(  # type: ignore[assignment]
+        default_factory=spec.LinearProbeSpec
+    )
     resources: ResourcesSpec | None = None
 
 
@@ -208,9 +226,10 @@ class SweepSpec(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     base: JobSpec
     space: dict[Annotated[str, Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$", max_length=100)],
-                SearchParam] = Field(min_length=1, max_length=50,
+                SearchParam] = Field(default_factory=dict, max_length=50,
                                      description="Dotted paths into the job spec, each with "
-                                     "the values a trial may give it.")  # fmt: skip
+                                     "the values a trial may give it (may be left out when "
+                                     "the base's method is 'auto').")  # fmt: skip
     objective: Literal["val_accuracy"] = Field(
         default="val_accuracy",
         description="Maximised, on the validation split (the test split only reports the "
@@ -229,6 +248,9 @@ class SweepSpec(BaseModel):
 
     @model_validator(mode="after")
     def _initial_in_space(self) -> SweepSpec:
+        if not self.space and not isinstance(self.base.method, AutoMethodSpec):
+            raise ValueError("give a search 'space' (or method kind 'auto' in 'base' for the "
+                             "default one)")  # fmt: skip
         for n, point in enumerate(self.initial):
             for path, value in point.items():
                 param = self.space.get(path)

@@ -33,7 +33,7 @@ from reprogram.statuses import ACTIVE, FINISHED, JobStatus
 from services import jobs as job_service
 from services.errors import Conflict, Invalid, ServiceError
 from services.owned import owned
-from services.specs import CategoricalParam, FloatParam, JobSpec, SweepSpec
+from services.specs import AutoMethodSpec, CategoricalParam, FloatParam, JobSpec, SweepSpec
 
 log = logging.getLogger("reprogram.sweeps")
 RUNNING, PAUSED = "running", "paused"
@@ -119,8 +119,39 @@ def _check_space(spec: SweepSpec) -> None:
                           f"{error['msg']}", field="space") from None  # fmt: skip
 
 
+# What 'auto' searches: the thesis's probe and Elsayed's program with a learned or a Bayesian
+# (BLM+) output mapping, each over a learning rate; the probe at its default goes first.
+AUTO_SPACE: dict[str, Any] = {
+    "method": {"type": "categorical", "choices": [
+        {"kind": "linear_probe"},
+        {"kind": "adversarial_program", "label_mapping": "learned"},
+        {"kind": "adversarial_program", "label_mapping": "blm_plus"},
+    ]},
+    "hyperparameters.lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+}  # fmt: skip
+AUTO_FIRST: dict[str, Any] = {"method": {"kind": "linear_probe"}, "hyperparameters.lr": 1e-3}
+
+
+def auto_spec(spec: SweepSpec) -> SweepSpec:
+    """A sweep whose base asks for method 'auto': the default space, with the user's own paths
+    kept, and the budget the 'auto' method gives when the sweep gives none."""
+    auto = spec.base.method
+    if not isinstance(auto, AutoMethodSpec):
+        return spec
+    body = spec.model_dump(mode="json", exclude_unset=True)
+    body["base"] = spec.base.model_dump(mode="json", exclude_none=True) | {
+        "method": {"kind": "linear_probe"}  # a placeholder: every trial sets its method
+    }
+    body["space"] = AUTO_SPACE | body.get("space", {})
+    body.setdefault("budget", {"trials": auto.trials, "parallelism": auto.parallelism})
+    body.setdefault("initial", [AUTO_FIRST])
+    body.setdefault("name", spec.base.name)
+    return SweepSpec.model_validate(body)
+
+
 def create(session: Session, *, settings: Settings, owner_id: str, spec: SweepSpec) -> Sweep:
     """Start a sweep: its study, and its first trials (sent after the commit)."""
+    spec = auto_spec(spec)
     _check_space(spec)
     job_service.check_references(session, spec=spec.base, owner_id=owner_id)
     sweep = Sweep(owner_id=owner_id, name=spec.name, spec=spec.model_dump(mode="json"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -20,8 +21,9 @@ from db.models import Event, Job
 from db.session import session_scope
 from reprogram.statuses import JobStatus
 from services import events as live
-from services import jobs, workers
-from services.specs import JobSpec
+from services import jobs, sweeps, workers
+from services.errors import Invalid
+from services.specs import AutoMethodSpec, JobSpec, SweepSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=responses(401, 422, 503))
 # Event ids are 64-bit database keys; anything larger can't name one.
@@ -33,6 +35,8 @@ EventId = Annotated[int, Query(ge=0, le=2**63 - 1, description="only events with
     status_code=201,
     response_model=schemas.Job,
     responses={200: {"model": schemas.Job, "description": "replayed idempotent request"},
+               202: {"model": schemas.Sweep, "description": "method 'auto': a sweep was "
+                     "started instead (Location: /v1/sweeps/{id})"},
                **responses(400, 409, 413)},
 )  # fmt: skip
 def create_job(
@@ -42,8 +46,19 @@ def create_job(
     settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> schemas.Job:
-    """Queue a job; with an Idempotency-Key, a repeated request returns the first job."""
+) -> Any:
+    """Queue a job; with an Idempotency-Key, a repeated request returns the first job.
+
+    With method 'auto' the service searches for you: a sweep starts instead (202, the sweep).
+    """
+    if isinstance(spec.method, AutoMethodSpec):
+        if idempotency_key is not None:
+            raise Invalid("invalid_request", "method 'auto' starts a sweep, which takes no "
+                          "Idempotency-Key: POST /v1/sweeps once", field="method")  # fmt: skip
+        sweep = sweeps.create(session, settings=settings, owner_id=owner.id,
+                              spec=SweepSpec(base=spec))  # fmt: skip
+        shown = schemas.Sweep.model_validate(sweep).model_dump(mode="json")
+        return JSONResponse(shown, status_code=202, headers={"Location": f"/v1/sweeps/{sweep.id}"})
     job, created = jobs.create(
         session, settings=settings, owner_id=owner.id, spec=spec, idempotency_key=idempotency_key
     )

@@ -373,3 +373,14 @@ def test_cli_pause_resume_and_a_watch_that_waits_while_paused(
     assert stderr.count("is paused") == 1 and stderr.count(f"sweep {sweep_id} resumed") == 1
     assert f"(reprogram sweeps resume {sweep_id}); still watching" in stderr
     assert "trial 1 started: lr=0.02" in stderr and "Traceback" not in stderr
+
+
+def test_method_auto_goes_to_sweeps_not_jobs(sdk: Client) -> None:
+    """The SDK names where 'auto' belongs rather than reading a sweep as a job."""
+    spec = small_job(method={"kind": "auto", "trials": 1},
+                     resources={"min_memory_gb": 100000})  # fmt: skip
+    with pytest.raises(ValueError, match=r"client\.sweeps\.create\(base=spec\)"):
+        sdk.jobs.create(spec)
+    sweep = sdk.sweeps.create(base=spec)
+    assert sweep.status == "running" and "method" in sweep.spec["space"]
+    assert sdk.sweeps.cancel(sweep.id).status == "cancelled"

@@ -111,3 +111,28 @@ def test_a_trial_falling_behind_is_pruned_and_a_sweep_pauses_and_resumes(alice) 
     assert pruned["status"] == "cancelled" and pruned["error"].startswith("pruned by its sweep")
     assert pruned["sweep_id"] == sweep["id"] and pruned["trial"] == 2
     assert ended["best_job_id"] in (ended["trials"][0]["job_id"], ended["trials"][1]["job_id"])
+
+
+def test_method_auto_on_a_job_starts_the_default_sweep(alice) -> None:  # type: ignore[no-untyped-def]
+    body = small_job(name="auto-digits", method={"kind": "auto", "trials": 2, "parallelism": 2},
+                     hyperparameters={"epochs": 2, "batch_size": 32})  # fmt: skip
+    keyed = alice.post("/v1/jobs", json=body, headers={"Idempotency-Key": "auto-once"})
+    assert keyed.status_code == 422 and "/v1/sweeps" in keyed.text  # a sweep takes no key
+    made = alice.post("/v1/jobs", json=body)
+    assert made.status_code == 202, made.text
+    sweep = made.json()
+    assert made.headers["location"] == f"/v1/sweeps/{sweep['id']}"
+    assert sweep["name"] == "auto-digits" and sweep["spec"]["budget"]["trials"] == 2
+    assert set(sweep["spec"]["space"]) == {"method", "hyperparameters.lr"}
+    ended = _until_ended(alice, sweep["id"])
+    assert ended["status"] == "succeeded", ended
+    first = ended["trials"][0]  # the thesis's probe at its default goes first
+    assert first["params"] == {"method": {"kind": "linear_probe"}, "hyperparameters.lr": 0.001}
+    assert ended["model_id"] and ended["test_accuracy"] is not None
+    # 'auto' is only a shorthand for a sweep: a space that names no method still searches one.
+    also = alice.post("/v1/sweeps", json={"base": body | {"method": {"kind": "auto",
+                                                                     "trials": 1}}})  # fmt: skip
+    assert also.status_code == 201 and also.json()["spec"]["budget"]["trials"] == 1
+    assert alice.post(f"/v1/sweeps/{also.json()['id']}/cancel").status_code == 200
+    no_space = alice.post("/v1/sweeps", json={"base": small_job()})
+    assert no_space.status_code == 422 and "space" in no_space.text
