@@ -17,6 +17,7 @@ from config.logs import log_event
 from db.session import database_unavailable
 from reprogramming.spec import MethodSpec
 from services.errors import NotFound, ServiceError
+from services.specs import AutoMethodSpec
 
 log = logging.getLogger("reprogram.api")
 
@@ -72,7 +73,7 @@ def body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
 # The method kinds: pydantic puts the tag of a discriminated union into an error's location.
 METHOD_KINDS = frozenset(
     variant.model_fields["kind"].default for variant in get_args(get_args(MethodSpec)[0])
-)
+) | {AutoMethodSpec.model_fields["kind"].default}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
