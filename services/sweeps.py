@@ -152,6 +152,9 @@ def auto_spec(spec: SweepSpec) -> SweepSpec:
 def create(session: Session, *, settings: Settings, owner_id: str, spec: SweepSpec) -> Sweep:
     """Start a sweep: its study, and its first trials (sent after the commit)."""
     spec = auto_spec(spec)
+    if spec.base.dataset.val_fraction == 0:
+        raise Invalid("invalid_request", "a sweep maximises validation accuracy: give the base "
+                      "dataset a val_fraction above 0", field="base.dataset.val_fraction")  # fmt: skip
     _check_space(spec)
     job_service.check_references(session, spec=spec.base, owner_id=owner_id)
     sweep = Sweep(owner_id=owner_id, name=spec.name, spec=spec.model_dump(mode="json"),

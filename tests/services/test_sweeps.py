@@ -59,6 +59,12 @@ def test_a_sweep_refuses_a_space_no_job_accepts_and_can_be_cancelled(alice) -> N
         "type": "float", "low": 0.01, "high": 0.1}}}  # fmt: skip
     refused = alice.post("/v1/sweeps", json=typo)
     assert refused.status_code == 422 and "learning_rate" in refused.text, refused.text
+    blind = {
+        "base": small_job(dataset={"name": "digits", "val_fraction": 0.0}),
+        "space": {"hyperparameters.lr": {"type": "float", "low": 0.01, "high": 0.1}},
+    }
+    refused = alice.post("/v1/sweeps", json=blind)
+    assert refused.json()["error"]["field"] == "base.dataset.val_fraction", refused.text
     bad_range = {"base": base, "space": {"hyperparameters.lr": {"type": "float", "low": 1,
                                                                 "high": 0.1}}}  # fmt: skip
     assert alice.post("/v1/sweeps", json=bad_range).status_code == 422
