@@ -173,6 +173,9 @@ def serve_command(args: argparse.Namespace) -> int:
     upgrade()
     key = _embedded_key(settings.data_dir)
     env = dict(os.environ, REPROGRAM_DATA_DIR=str(settings.data_dir))
+    # One worker on one machine: its jobs' own pace and history give estimates soon enough, and
+    # timing a network at startup would compete with the first job for the same cores.
+    env.setdefault("REPROGRAM_CALIBRATE", "false")
     worker = subprocess.Popen(
         # One process for everything on one machine: webhooks are delivered between jobs.
         [

@@ -84,10 +84,11 @@ def _shutting_down(**_: Any) -> None:
 @worker_shutdown.connect
 def _stopped(**_: Any) -> None:
     from services.recovery import stop_recovery_thread
-    from worker import presence
+    from worker import calibration, presence
 
     stop_recovery_thread()
     presence.stop()
+    calibration.stop()
     log_event(log, "worker stopped")
 
 

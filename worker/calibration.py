@@ -22,6 +22,11 @@ from worker.device import this_device
 log = logging.getLogger("reprogram.worker")
 _ROUNDS = 3
 _measured: list[dict[str, float]] = []
+_stop = threading.Event()
+
+
+class _Stopped(Exception):
+    """The worker is stopping: the measurement is dropped."""
 
 
 def measure() -> dict[str, float]:
@@ -39,6 +44,8 @@ def measure() -> dict[str, float]:
         step()  # warm-up: allocation, kernel choice
         rounds = []
         for _ in range(_ROUNDS):
+            if _stop.is_set():  # a process must not exit with torch busy in another thread
+                raise _Stopped
             start = time.perf_counter()
             step()
             if device.type == "cuda":
@@ -92,6 +99,8 @@ def current() -> dict[str, float] | None:
 def _run(settings: Settings) -> None:
     try:
         measured = _cached(settings)
+    except _Stopped:
+        return
     except Exception as exc:  # an estimate is a nicety: the worker runs jobs without it
         log_event(log, "calibration failed", level=logging.WARNING, error=describe(exc))
         return
@@ -103,4 +112,10 @@ def _run(settings: Settings) -> None:
 def start(settings: Settings) -> None:
     """Measure in the background; the next presence report records it."""
     if settings.calibrate:
+        _stop.clear()
         threading.Thread(target=_run, args=(settings,), daemon=True, name="calibration").start()
+
+
+def stop() -> None:
+    """Drop a measurement still under way: it ends at its next step, not holding the exit."""
+    _stop.set()
