@@ -52,10 +52,14 @@ def _storage(url: str, data_dir: str) -> optuna.storages.RDBStorage:
     )
 
 
-def _study(settings: Settings, sweep_id: str, spec: SweepSpec, *, seed_offset: int = 0) -> Any:
-    storage = _storage(settings.sqlalchemy_url, str(settings.data_dir))
+def _sampler(spec: SweepSpec, *, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
     trials = min(10, max(2, spec.budget.trials // 3))
-    sampler = optuna.samplers.TPESampler(seed=spec.seed + seed_offset, n_startup_trials=trials)
+    return optuna.samplers.TPESampler(seed=spec.seed + seed_offset, n_startup_trials=trials)
+
+
+def _study(settings: Settings, sweep_id: str, spec: SweepSpec) -> Any:
+    storage = _storage(settings.sqlalchemy_url, str(settings.data_dir))
+    sampler = _sampler(spec)
     pruner: optuna.pruners.BasePruner = {
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
         "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
@@ -218,10 +222,11 @@ def _fill(session: Session, *, settings: Settings, sweep: Sweep, spec: SweepSpec
     active = sum(1 for job in made if job.status in ACTIVE)
     # Each call seeds the sampler anew, offset by the trials so far, so calls differ; initial
     # points not yet begun wait in the study and do not count.
-    begun = [t for t in _study(settings, sweep.id, spec).get_trials(deepcopy=False)
+    study = _study(settings, sweep.id, spec)
+    begun = [t for t in study.get_trials(deepcopy=False)
              if t.state != optuna.trial.TrialState.WAITING]  # fmt: skip
     started = len(begun)
-    study = _study(settings, sweep.id, spec, seed_offset=started)
+    study.sampler = _sampler(spec, seed_offset=started)
     deadline = spec.budget.max_seconds
     while active < spec.budget.parallelism and started < spec.budget.trials:
         if deadline and utcnow() > sweep.created_at + timedelta(seconds=deadline):
