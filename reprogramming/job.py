@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from reprogramming.methods.label_mapping import (
     BayesianMapping,
     IndexMapping,
     bayesian_omega,
+    blm_plus_top_k,
     greedy_one_to_one,
     joint_counts,
     predicted_weights,
@@ -88,7 +88,7 @@ def _remapper(
     top_k = None
     if mapping.kind == "blm_plus":
         ratio = float(model.mapping_options.get("blm_top_k_ratio", 0.15))
-        top_k = max(1, math.ceil(ratio * model.backbone.num_labels))
+        top_k = blm_plus_top_k(ratio, num_target)
     source = Stage(_SourceLogits(model), stage.prepare, stage.device, stage.bf16)
 
     def remap(epoch: int) -> None:

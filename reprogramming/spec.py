@@ -204,8 +204,8 @@ class AdversarialProgramSpec(_Strict):
         default=0.15,
         gt=0.0,
         le=1.0,
-        description="BLM+: the share of the backbone's labels whose predicted probabilities "
-        "each image contributes (K = ⌈ρ · source labels⌉).",
+        description="BLM+: each image contributes its K most likely source labels' "
+        "probabilities, K = ⌊ρ · new labels⌋ (at least 1), as in Cai et al.'s code.",
     )
 
     @model_validator(mode="after")

@@ -57,7 +57,7 @@ def _sampler(spec: SweepSpec, *, seed_offset: int = 0) -> optuna.samplers.BaseSa
     return optuna.samplers.TPESampler(seed=spec.seed + seed_offset, n_startup_trials=trials)
 
 
-def _study(settings: Settings, sweep_id: str, spec: SweepSpec) -> Any:
+def _study(settings: Settings, sweep_id: str, spec: SweepSpec) -> optuna.Study:
     storage = _storage(settings.sqlalchemy_url, str(settings.data_dir))
     sampler = _sampler(spec)
     pruner: optuna.pruners.BasePruner = {
@@ -69,9 +69,9 @@ def _study(settings: Settings, sweep_id: str, spec: SweepSpec) -> Any:
                                sampler=sampler, pruner=pruner, load_if_exists=True)  # fmt: skip
 
 
-def _distributions(spec: SweepSpec) -> dict[str, Any]:
+def _distributions(spec: SweepSpec) -> dict[str, optuna.distributions.BaseDistribution]:
     """Optuna's distribution for each searched path (whole objects as JSON text)."""
-    out: dict[str, Any] = {}
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
     for path, param in spec.space.items():
         if isinstance(param, CategoricalParam):
             out[path] = optuna.distributions.CategoricalDistribution(

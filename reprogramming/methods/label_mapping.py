@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -80,6 +82,15 @@ def predicted_weights(source_logits: torch.Tensor, *, top_k: int | None) -> torc
     k = max(1, min(top_k, logits.shape[1]))
     probs, index = logits.softmax(1).topk(k, dim=1)
     return weights.scatter_(1, index, probs)
+
+
+def blm_plus_top_k(ratio: float, num_target: int) -> int:
+    """BLM+'s K: ⌊ρ · new labels⌋, at least one.
+
+    K scales with the new task's labels, not the backbone's, as in the authors' released code
+    (tmlr-group/BayesianLM: k = int(len(class_names) * topk_ratio), topk_ratio 0.15).
+    """
+    return max(1, math.floor(ratio * num_target))
 
 
 def joint_counts(weights: torch.Tensor, labels: torch.Tensor, num_target: int) -> torch.Tensor:

@@ -6,6 +6,7 @@ from reprogramming.methods.label_mapping import (
     IndexMapping,
     LearnedMapping,
     bayesian_omega,
+    blm_plus_top_k,
     first_k,
     greedy_one_to_one,
     joint_counts,
@@ -77,6 +78,12 @@ def test_predicted_weights_top1_and_top_k() -> None:
     joint = joint_counts(top2.repeat(2, 1), torch.tensor([1, 1]), num_target=3)
     assert joint.shape == (4, 3) and torch.allclose(joint[:, 1], 2 * top2[0])
     assert joint[:, 0].abs().max() == 0 and joint[:, 2].abs().max() == 0
+
+
+def test_blm_plus_k_scales_with_the_new_labels() -> None:
+    # The authors' setting: ρ = 0.15 of the downstream labels, at least one.
+    assert [blm_plus_top_k(0.15, n) for n in (2, 10, 100, 397)] == [1, 1, 15, 59]
+    assert blm_plus_top_k(1.0, 10) == 10
 
 
 def test_bayesian_mapping_multiplies_source_logits_by_omega() -> None:
