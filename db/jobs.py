@@ -118,6 +118,9 @@ def claim_job(session: Session, *, job_id: str, worker: str, stale_after: timede
             worker=worker,
             heartbeat_at=now,
             started_at=now,
+            # Claimed: the next send is owed when its heartbeat goes silent, not when the last
+            # send's wait for a claim (up to requeue_after_s, doubling) would have run out.
+            redispatch_at=None,
         )
         .execution_options(synchronize_session=False),
     )

@@ -85,11 +85,11 @@ def test_stopping_serve_hands_its_running_job_back_within_seconds(
     both processes are gone within seconds, and the next `serve` finishes the job from there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPROGRAM_")}
     env |= {"HOME": str(tmp_path / "home"), "REPROGRAM_HEARTBEAT_TIMEOUT_S": "30"}
-    # Minutes of work uninterrupted: 12 epochs of an adversarial program, 8 images a step.
+    # Tens of seconds of work: 4 epochs of an adversarial program, 8 images a step.
     spec = small_job(
         method={"kind": "adversarial_program", "canvas_size": 32},
         dataset={"name": "mnist_5k", "max_per_class": 50, "test_max_per_class": 5},
-        hyperparameters={"epochs": 12, "batch_size": 8},
+        hyperparameters={"epochs": 4, "batch_size": 8},
     )
     server, url, key = _serve(env, tmp_path / "serve-1.log")
     try:
@@ -118,7 +118,7 @@ def test_stopping_serve_hands_its_running_job_back_within_seconds(
             assert done["status"] == "succeeded", done["error"]
             assert done["attempt"] == 2
             events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
-            assert [e["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 13))
+            assert [e["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 5))
     finally:
         _stop(server)
 

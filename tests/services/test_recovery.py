@@ -133,3 +133,17 @@ def test_a_silent_worker_s_jobs_are_resent_or_cancelled(settings: Settings) -> N
         again = jobs.claim_job(session, job_id=running, worker="w2",
                                stale_after=timedelta(seconds=0.5))  # fmt: skip
         assert again is not None and again.attempt == 2
+
+
+def test_a_job_whose_worker_dies_soon_after_its_claim_is_resent_at_once(
+    settings: Settings,
+) -> None:
+    # The first send's wait for a claim (an hour here) must not delay resending a claimed job
+    # whose worker fell silent; a second scan does not send it again before that wait is up.
+    settings = settings.model_copy(update={"requeue_after_s": 3600.0})
+    [job_id] = _jobs(settings, 1)
+    with session_scope(settings.sqlalchemy_url) as session:
+        jobs.claim_job(session, job_id=job_id, worker="w1", stale_after=timedelta(seconds=60))
+    time.sleep(0.6)  # the worker fell silent right after its claim
+    assert _sweep(settings, [job_id]) == [job_id]
+    assert _sweep(settings, [job_id]) == []

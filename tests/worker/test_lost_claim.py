@@ -16,7 +16,7 @@ def test_a_frozen_worker_that_lost_its_job_stops_and_the_new_owner_finishes(  # 
     spec = small_job(
         name="taken-over",
         method={"kind": "adversarial_program", "canvas_size": 32},
-        hyperparameters={"epochs": 5, "batch_size": 16},
+        hyperparameters={"epochs": 3, "batch_size": 16},
     )
     job = alice.post("/v1/jobs", json=spec).json()
     alice.wait_for_event(job["id"], lambda e: e["type"] == "epoch" and e["epoch"] == 1)
