@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the fault tests' private servers
-
-from common import command_line, fresh_data_dir, table  # noqa: E402
-from support.client import Api  # noqa: E402
-from support.faults import PrivatePostgres, PrivateRedis  # noqa: E402
-from support.services import Service, service_env  # noqa: E402
+from common import command_line, table
+from deployment import private_service
+from support.client import Api
 
 _DIGITS = {"name": "digits", "max_per_class": 40, "test_max_per_class": 20}
 _MNIST = {"name": "mnist_5k", "max_per_class": 40, "test_max_per_class": 20}
@@ -58,42 +52,26 @@ def _wait_for_calibration(api: Api) -> dict[str, float]:
 
 def main() -> None:
     print(f"$ {command_line()}\n{os.cpu_count()} CPU cores")
-    postgres, redis = PrivatePostgres(), PrivateRedis()
     rows: list[tuple[object, ...]] = []
     ratios: list[float] = []
-    try:
-        with fresh_data_dir() as data:
-            env = service_env(data_dir=data, database_url=postgres.create_database("eta"),
-                              broker_url=redis.url, queue="eta", calibrate="true")  # fmt: skip
-            side = Service(env=env, data_dir=data)
-            try:
-                side.start_worker()
-                side.start_api()
-                key = side.create_key("bench")
-                with Api(base_url=side.api_url, timeout=60,
-                         headers={"Authorization": f"Bearer {key}"}) as api:  # fmt: skip
-                    calibration = _wait_for_calibration(api)
-                    print("calibration (s per image at 224², Lite0):",
-                          {k: round(v, 4) for k, v in calibration.items()})  # fmt: skip
-                    for label, dataset, method, epochs in SHAPES:
-                        spec = {"name": label, "backbone": {"name": "efficientnet_lite0"},
-                                "dataset": dataset, "method": method,
-                                "hyperparameters": {"epochs": epochs, "batch_size": 32}}  # fmt: skip
-                        made = api.post("/v1/jobs", json=spec).json()
-                        done = api.wait(made["id"], timeout=3600)
-                        if done["status"] != "succeeded":
-                            raise SystemExit(f"{label} failed: {done['error']}")
-                        predicted, actual = made["estimated_seconds"], _actual(done)
-                        ratio = predicted / actual if predicted else None
-                        if ratio:
-                            ratios.append(ratio)
-                        rows.append((label, epochs, f"{predicted:.1f}" if predicted else "-",
-                                     f"{actual:.1f}", f"{ratio:.2f}" if ratio else "-"))  # fmt: skip
-            finally:
-                side.stop()
-    finally:
-        redis.close()
-        postgres.close()
+    with private_service("eta", calibrate="true") as api:
+        calibration = _wait_for_calibration(api)
+        print("calibration (s per image at 224², Lite0):",
+              {k: round(v, 4) for k, v in calibration.items()})  # fmt: skip
+        for label, dataset, method, epochs in SHAPES:
+            spec = {"name": label, "backbone": {"name": "efficientnet_lite0"},
+                    "dataset": dataset, "method": method,
+                    "hyperparameters": {"epochs": epochs, "batch_size": 32}}  # fmt: skip
+            made = api.post("/v1/jobs", json=spec).json()
+            done = api.wait(made["id"], timeout=3600)
+            if done["status"] != "succeeded":
+                raise SystemExit(f"{label} failed: {done['error']}")
+            predicted, actual = made["estimated_seconds"], _actual(done)
+            ratio = predicted / actual if predicted else None
+            if ratio:
+                ratios.append(ratio)
+            rows.append((label, epochs, f"{predicted:.1f}" if predicted else "-",
+                         f"{actual:.1f}", f"{ratio:.2f}" if ratio else "-"))  # fmt: skip
     print(table(("job", "epochs", "predicted (s)", "actual (s)", "predicted ÷ actual"), rows))
     if ratios:
         print(f"median {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}, "

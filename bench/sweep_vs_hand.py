@@ -18,19 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the private servers of the fault tests
+import torch
+from common import command_line, describe_device, table
+from deployment import private_service
 
-from common import command_line, describe_device, fresh_data_dir, table  # noqa: E402
-from support.client import Api  # noqa: E402
-from support.faults import PrivatePostgres, PrivateRedis  # noqa: E402
-from support.services import Service, service_env  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results" / "sweep"
 BACKBONES = {"lite0": {"name": "efficientnet_lite0"},
@@ -108,40 +105,24 @@ def main() -> None:
     args = parse_args()
     print(f"$ {command_line()}\n{os.cpu_count()} CPU cores")
     spec = sweep_spec(args)
-    postgres, redis = PrivatePostgres(), PrivateRedis()
     started = time.monotonic()
-    try:
-        with fresh_data_dir() as data:
-            env = service_env(data_dir=data, database_url=postgres.create_database("sweep"),
-                              broker_url=redis.url, queue="sweep")  # fmt: skip
-            side = Service(env=env, data_dir=data)
-            try:
-                side.start_worker()
-                side.start_api()
-                key = side.create_key("bench")
-                with Api(base_url=side.api_url, timeout=60,
-                         headers={"Authorization": f"Bearer {key}"}) as api:  # fmt: skip
-                    made = api.post("/v1/sweeps", json=spec)
-                    if made.status_code != 201:
-                        raise SystemExit(f"sweep refused: {made.status_code} {made.text}")
-                    sweep_id, seen = made.json()["id"], 0
-                    while True:
-                        sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
-                        ended = [t for t in sweep["trials"] if t["state"] != "running"]
-                        for trial in ended[seen:]:
-                            print(f"trial {trial['number']}: {trial['state']} "
-                                  f"{trial['value']} {trial['params']}", flush=True)  # fmt: skip
-                        seen = max(seen, len(ended))
-                        if sweep["status"] not in ("running", "paused"):
-                            break
-                        time.sleep(5)
-                    jobs = {t["job_id"]: api.get(f"/v1/jobs/{t['job_id']}").json()
-                            for t in sweep["trials"] if t["job_id"]}  # fmt: skip
-            finally:
-                side.stop()
-    finally:
-        redis.close()
-        postgres.close()
+    with private_service("sweep") as api:
+        made = api.post("/v1/sweeps", json=spec)
+        if made.status_code != 201:
+            raise SystemExit(f"sweep refused: {made.status_code} {made.text}")
+        sweep_id, seen = made.json()["id"], 0
+        while True:
+            sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
+            ended = [t for t in sweep["trials"] if t["state"] != "running"]
+            for trial in ended[seen:]:
+                print(f"trial {trial['number']}: {trial['state']} "
+                      f"{trial['value']} {trial['params']}", flush=True)  # fmt: skip
+            seen = max(seen, len(ended))
+            if sweep["status"] not in ("running", "paused"):
+                break
+            time.sleep(5)
+        jobs = {t["job_id"]: api.get(f"/v1/jobs/{t['job_id']}").json()
+                for t in sweep["trials"] if t["job_id"]}  # fmt: skip
     wall = time.monotonic() - started
     if sweep["status"] != "succeeded":
         raise SystemExit(f"the sweep ended {sweep['status']}: {sweep['error']}")
@@ -170,7 +151,7 @@ def main() -> None:
         "best_value": sweep["best_value"], "test_accuracy": sweep["test_accuracy"],
         "best_trial": next((r for r in rows if r["number"] == _number(sweep)), None),
         "wall_s": round(wall, 1), "command": command_line(),
-        "device": describe_device(__import__("torch").device("cpu")),
+        "device": describe_device(torch.device("cpu")),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }  # fmt: skip
     path = args.out / f"{args.backbone}__{args.target}.json"
