@@ -236,7 +236,9 @@ class SweepSpec(BaseModel):
         "promoted model, once).",
     )
     pruner: Literal["median", "successive_halving", "none"] = Field(
-        default="median", description="Stops trials whose epochs fall behind, from epoch events."
+        default="median",
+        description="Stops trials whose epochs fall behind, from epoch events (median: below "
+        "the median of earlier trials at the same epoch, once past a quarter of the epochs).",
     )
     budget: BudgetSpec = BudgetSpec()
     seed: int = Field(default=0, ge=0, le=2**31 - 1)

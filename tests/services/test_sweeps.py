@@ -142,3 +142,28 @@ def test_method_auto_on_a_job_starts_the_default_sweep(alice) -> None:  # type: 
     assert alice.post(f"/v1/sweeps/{also.json()['id']}/cancel").status_code == 200
     no_space = alice.post("/v1/sweeps", json={"base": small_job()})
     assert no_space.status_code == 422 and "space" in no_space.text
+
+
+def test_the_median_pruner_waits_a_quarter_of_the_epochs() -> None:
+    # Two finished trials at 0.9 every epoch; a third far below them is left alone for the
+    # first quarter of its 8 epochs (a slow starter, like a program beside a probe), then pruned.
+    import optuna
+
+    from services.specs import SweepSpec
+    from services.sweeps import _pruner
+
+    base = small_job(hyperparameters={"epochs": 8})
+    lr = {"type": "float", "low": 0.001, "high": 0.1}
+    spec = SweepSpec.model_validate({"base": base, "space": {"hyperparameters.lr": lr}})
+    study = optuna.create_study(direction="maximize", pruner=_pruner(spec))
+    for _ in range(2):
+        done = study.ask()
+        for epoch in range(1, 9):
+            done.report(0.9, step=epoch)
+        study.tell(done, 0.9)
+    slow = study.ask()
+    verdicts = []
+    for epoch in range(1, 4):
+        slow.report(0.1, step=epoch)
+        verdicts.append(slow.should_prune())
+    assert verdicts == [False, False, True]
