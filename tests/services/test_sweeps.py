@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from support.client import small_job
+from support.services import Service
 
 
 def _until_ended(api: Any, sweep_id: str, timeout: float = 600) -> dict[str, Any]:
@@ -117,6 +118,53 @@ def test_a_trial_falling_behind_is_pruned_and_a_sweep_pauses_and_resumes(alice) 
     assert pruned["status"] == "cancelled" and pruned["error"].startswith("pruned by its sweep")
     assert pruned["sweep_id"] == sweep["id"] and pruned["trial"] == 2
     assert ended["best_job_id"] in (ended["trials"][0]["job_id"], ended["trials"][1]["job_id"])
+
+
+def test_a_sweep_on_two_workers_survives_a_worker_kill(alice, service, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Three equal good settings, then one that cannot learn, two at a time on two workers; the
+    # second worker is killed (SIGKILL) in the middle of a trial.
+    before = {w["id"] for w in alice.get("/v1/workers").json()["data"]}
+    second = Service(env=service.env, data_dir=tmp_path)
+    second.start_worker()
+    try:
+        deadline = time.monotonic() + 60
+        while not (ids := {w["id"] for w in alice.get("/v1/workers").json()["data"]} - before):
+            assert time.monotonic() < deadline, "the second worker never reported"
+            time.sleep(0.2)
+        [second_id] = ids
+        base = small_job(name="sweep-kill", method={"kind": "adversarial_program",
+                         "canvas_size": 32}, hyperparameters={"epochs": 4, "batch_size": 16})  # fmt: skip
+        good, bad = {"hyperparameters.lr": 0.05}, {"hyperparameters.lr": 1e-9}
+        body = {"base": base, "pruner": "median", "initial": [good, good, good, bad],
+                "space": {"hyperparameters.lr": {"type": "float", "low": 1e-9, "high": 0.1}},
+                "budget": {"trials": 4, "parallelism": 2}}  # fmt: skip
+        sweep = alice.post("/v1/sweeps", json=body).json()
+
+        deadline = time.monotonic() + 300
+        while True:  # until the second worker runs one of the trials
+            trials = alice.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]
+            running = {w["id"]: w["job_id"] for w in alice.get("/v1/workers").json()["data"]}
+            killed = running.get(second_id)
+            if killed in {t["job_id"] for t in trials}:
+                break
+            assert time.monotonic() < deadline, f"the second worker never ran a trial: {trials}"
+            time.sleep(0.1)
+        second.kill_worker()
+
+        ended = _until_ended(alice, sweep["id"])
+        assert ended["status"] == "succeeded", ended
+        job = alice.get(f"/v1/jobs/{killed}").json()
+        assert job["attempt"] == 2 and job["status"] in ("succeeded", "cancelled"), job
+        trials = ended["trials"]
+        assert len(trials) == 4 and trials[3]["state"] == "pruned", trials
+        complete = [t for t in trials if t["state"] == "complete"]
+        best = max(complete, key=lambda t: t["value"])
+        assert ended["best_value"] == best["value"] and ended["model_id"]
+        assert ended["best_job_id"] in {
+            t["job_id"] for t in complete if t["value"] == best["value"]
+        }
+    finally:
+        second.stop()
 
 
 def test_method_auto_on_a_job_starts_the_default_sweep(alice) -> None:  # type: ignore[no-untyped-def]
