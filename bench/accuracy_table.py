@@ -1046,6 +1046,7 @@ def prompt_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[
 
 
 SWEEPS = ROOT / "bench" / "results" / "sweep"  # bench/sweep_vs_hand.py's results
+WEIGHT_ROWS = ("finetune", "scratch")  # rows that train the backbone's weights
 
 
 def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]:
@@ -1064,9 +1065,10 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
         "median pruner, objective validation accuracy, the probe at lr 1e-3 tried first as "
         "`auto` does) over the linear probe and the full-canvas program with a learned or BLM+ "
         "mapping, each with a log-uniform lr in [1e-4, 0.1], on the same data and sizes as "
-        "the table's rows. The hand-picked side is the table's row of that block with the "
-        "best validation accuracy (the same criterion the sweep uses); both report test "
-        "accuracy once.",
+        "the table's rows. The hand-picked side is the table's frozen-backbone row of that "
+        "block (the sweep's own methods: probe and programs; fine-tuning and scratch train "
+        "the weights) with the best validation accuracy, the sweep's criterion; both report "
+        "test accuracy once.",
         "",
         "| block | sweep: trials (pruned) | sweep's best trial | its val / test | "
         "best hand-picked row (by val) | its val / test | sweep wall time |",
@@ -1078,7 +1080,7 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
         picked = [
             (float(results[r.id]["metrics"]["val_accuracy"]), r)
             for r in rows
-            if r.id.startswith(prefix) and usable(results, r.id)
+            if r.id.startswith(prefix) and usable(results, r.id) and r.name not in WEIGHT_ROWS
         ]
         best = sweep.get("best_trial") or {}
         pruned = sum(t["state"] == "pruned" for t in sweep["trials"])
