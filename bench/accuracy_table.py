@@ -1074,8 +1074,8 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
         "best hand-picked row (by val) | its val / test | sweep wall time |",
         "|---|---|---|---|---|---|---|",
     ]
-    for path in found:
-        sweep = json.loads(path.read_text())
+    sweeps = [json.loads(path.read_text()) for path in found]
+    for sweep in sweeps:
         prefix = f"{sweep['backbone']}/{sweep['target']}/"
         picked = [
             (float(results[r.id]["metrics"]["val_accuracy"]), r)
@@ -1099,8 +1099,8 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
     trials = [
         f"trial {t['number']} {t['method']} lr {t['lr']:.2g}: {t['state']}, "
         f"val {pct(t['val_accuracy'])}"
-        for path in found
-        for t in json.loads(path.read_text())["trials"]
+        for sweep in sweeps
+        for t in sweep["trials"]
         if t.get("lr") is not None
     ]
     return [*lines, "", "Trials: " + "; ".join(trials) + ".", ""]

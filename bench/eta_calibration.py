@@ -20,8 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from common import command_line, table
-from deployment import private_service
-from support.client import Api
+from deployment import Api, private_service  # Api: the tests' client, found through deployment
 
 _DIGITS = {"name": "digits", "max_per_class": 40, "test_max_per_class": 20}
 _MNIST = {"name": "mnist_5k", "max_per_class": 40, "test_max_per_class": 20}

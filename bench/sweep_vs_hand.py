@@ -27,6 +27,8 @@ import torch
 from common import command_line, describe_device, table
 from deployment import private_service
 
+from services.sweeps import AUTO_SPACE
+
 ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results" / "sweep"
@@ -79,7 +81,7 @@ def sweep_spec(args: argparse.Namespace) -> dict[str, Any]:
                     program | {"label_mapping": "blm_plus"},
                 ],
             },
-            "hyperparameters.lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
+            "hyperparameters.lr": AUTO_SPACE["hyperparameters.lr"],  # the lr 'auto' searches
         },
         # As 'auto' does: the probe at its default lr first.
         "initial": [
