@@ -4,7 +4,6 @@ a 500, and an endpoint that keeps failing is disabled with a note in its log."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,24 +43,20 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 120) -> None:
 def test_deliveries_are_signed_retried_and_a_failing_endpoint_is_disabled(  # type: ignore[no-untyped-def]
     alice, service, tmp_path: Path
 ) -> None:
+    # The senders join the shared deployment (its queue): every worker's recovery scan re-sends due
+    # deliveries to its own deployment's webhook queue, so a sender on a queue of its own would
+    # see a retry only when one of its own deployment's scans happened to lease it.
     env = service.env | {
-        "REPROGRAM_QUEUE": f"hooks-{uuid.uuid4().hex[:8]}", "REPROGRAM_WEBHOOK_RETRY_BASE_S": "0.2",
-        "REPROGRAM_WEBHOOK_MAX_ATTEMPTS": "3", "REPROGRAM_WEBHOOK_DISABLE_AFTER": "4",
+        "REPROGRAM_WEBHOOK_RETRY_BASE_S": "0.2", "REPROGRAM_WEBHOOK_MAX_ATTEMPTS": "3",
+        "REPROGRAM_WEBHOOK_DISABLE_AFTER": "4",
     }  # fmt: skip
-    jobs, senders = (
-        Service(env=env, data_dir=tmp_path / "j"),
-        Service(env=env, data_dir=tmp_path / "s"),
-    )
-    for side in (jobs, senders):
-        side.data_dir.mkdir()
+    senders = Service(env=env, data_dir=tmp_path)
     headers = {"Authorization": alice.headers["Authorization"]}
     flaky = lambda msg, nth: 500 if nth == 1 else 200  # noqa: E731
     with receiver(flaky) as (good_url, good), receiver(lambda msg, nth: 500) as (bad_url, bad):
         try:
-            jobs.start_worker()
             senders.start_worker("--queues", "webhooks")
-            jobs.start_api()
-            with httpx.Client(base_url=jobs.api_url, headers=headers, timeout=60) as client:
+            with httpx.Client(base_url=service.api_url, headers=headers, timeout=60) as client:
                 made = client.post("/v1/webhooks", json={"url": good_url, "description": "ci"})
                 assert made.status_code == 201, made.text
                 endpoint, secret = made.json(), made.json()["secret"]
@@ -105,5 +100,4 @@ def test_deliveries_are_signed_retried_and_a_failing_endpoint_is_disabled(  # ty
                 assert client.delete(f"/v1/webhooks/{failing['id']}").status_code == 204
                 assert client.delete(f"/v1/webhooks/{endpoint['id']}").status_code == 204
         finally:
-            for side in (jobs, senders):
-                side.stop()
+            senders.stop()
