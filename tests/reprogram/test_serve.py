@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from skimage import data as photos
-from support.client import Api, small_job
+from support.client import Api, resume_point, small_job
 from support.services import free_port, wait_http
 
 
@@ -85,18 +85,18 @@ def test_stopping_serve_hands_its_running_job_back_within_seconds(
     both processes are gone within seconds, and the next `serve` finishes the job from there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPROGRAM_")}
     env |= {"HOME": str(tmp_path / "home"), "REPROGRAM_HEARTBEAT_TIMEOUT_S": "30"}
-    # Tens of seconds of work: 4 epochs of an adversarial program, 8 images a step.
+    # Tens of seconds of work: 5 epochs of an adversarial program, 8 images a step.
     spec = small_job(
         method={"kind": "adversarial_program", "canvas_size": 32},
         dataset={"name": "mnist_5k", "max_per_class": 50, "test_max_per_class": 5},
-        hyperparameters={"epochs": 4, "batch_size": 8},
+        hyperparameters={"epochs": 5, "batch_size": 8},
     )
     server, url, key = _serve(env, tmp_path / "serve-1.log")
     try:
         with Api(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
             job = api.post("/v1/jobs", json=spec).json()
+            # Stopped in a later epoch (how far it got depends on the machine's speed).
             api.wait_for_event(job["id"], lambda e: e["type"] == "epoch" and e["epoch"] == 1)
-            time.sleep(1.0)  # into epoch 2
             [worker] = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
             stopped_at = time.monotonic()
             os.kill(server.pid, stop)
@@ -113,12 +113,12 @@ def test_stopping_serve_hands_its_running_job_back_within_seconds(
         with Api(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
             events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
             handed = [e["message"] for e in events if (e["message"] or "").startswith("queued: ")]
-            assert handed and "resumes at epoch 2, step" in handed[0], handed
+            assert handed and 2 <= resume_point(handed[0])[0] < 5, handed
             done = api.wait(job["id"], timeout=900)
             assert done["status"] == "succeeded", done["error"]
             assert done["attempt"] == 2
             events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
-            assert [e["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 5))
+            assert [e["epoch"] for e in events if e["type"] == "epoch"] == list(range(1, 6))
     finally:
         _stop(server)
 

@@ -145,7 +145,7 @@ def test_a_sweep_on_two_workers_survives_a_worker_kill(alice, service, tmp_path)
             trials = alice.get(f"/v1/sweeps/{sweep['id']}").json()["trials"]
             running = {w["id"]: w["job_id"] for w in alice.get("/v1/workers").json()["data"]}
             killed = running.get(second_id)
-            if killed in {t["job_id"] for t in trials}:
+            if killed is not None and killed in {t["job_id"] for t in trials}:
                 break
             assert time.monotonic() < deadline, f"the second worker never ran a trial: {trials}"
             time.sleep(0.1)

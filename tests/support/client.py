@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -42,3 +43,10 @@ def small_job(**overrides: Any) -> dict[str, Any]:
         "hyperparameters": {"epochs": 3, "batch_size": 32},
     }
     return spec | overrides
+
+
+def resume_point(message: str) -> tuple[int, int]:
+    """(epoch, step) of a handed-back job's 'resumes at epoch E, step S' status message."""
+    found = re.search(r"resumes at epoch (\d+), step (\d+)", message)
+    assert found, message
+    return int(found[1]), int(found[2])
