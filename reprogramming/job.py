@@ -87,7 +87,7 @@ def _remapper(
     num_target = len(model.labels)
     top_k = None
     if mapping.kind == "blm_plus":
-        ratio = float(model.mapping_options.get("blm_top_k_ratio", 0.15))
+        ratio = float(model.mapping_options["blm_top_k_ratio"])
         top_k = blm_plus_top_k(ratio, num_target)
     source = Stage(_SourceLogits(model), stage.prepare, stage.device, stage.bf16)
 
@@ -103,7 +103,7 @@ def _remapper(
 
         each_batch(source, train.inputs, count, batch_size=batch_size)
         if isinstance(mapping, BayesianMapping):
-            laplace = float(model.mapping_options.get("blm_laplace", 1.0))
+            laplace = float(model.mapping_options["blm_laplace"])
             omega = bayesian_omega(joint.cpu(), laplace=laplace)
             mapping.omega.copy_(omega.to(mapping.omega.device))
             top = omega.max(0)
