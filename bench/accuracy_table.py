@@ -59,7 +59,7 @@ from reprogramming.images import to_model_input
 from reprogramming.job import run_job
 from reprogramming.loop import evaluate
 from reprogramming.runtime import autocast, pick_device, use_bf16
-from reprogramming.spec import DatasetSpec, parse_spec
+from reprogramming.spec import DEFAULT_LR, DatasetSpec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "accuracy"  # committed: results outlive a session
@@ -85,6 +85,9 @@ MAPPINGS = {
     "learned": "learned dense 1000 → 10 (the engine's default)",
 }
 PROGRAM_ROWS = ["elsayed", *(f"full_{m}" for m in MAPPINGS), "smm", "scaling"]
+# The learned-map program's lr either side of the engine's default (0.01): the lr study's rows.
+LR_STUDY = (0.003, 0.03)
+DEFAULT_PROGRAM_LR = DEFAULT_LR["adversarial_program"]
 # The first program row with a history is the one whose epochs the plateau table lists.
 PLATEAU_ROWS = ["full_learned", "full_blm_plus", "full_blm", "full_iterative"]
 
@@ -177,7 +180,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated datasets")
     parser.add_argument(
-        "--extra", action="store_true", help="also Elsayed with λ = 0.01 (mnist_5k)"
+        "--extra",
+        action="store_true",
+        help="also Elsayed with λ = 0.01 (mnist_5k), and the learned-map program at lr 0.003 "
+        "and 0.03 (the lr study)",
     )
     parser.add_argument(
         "--only", "--rows", dest="only", default=None, help="comma-separated row ids or globs"
@@ -401,6 +407,23 @@ def backbone_rows(key: str, target: str, args: argparse.Namespace) -> list[Row]:
                 "as Elsayed's row, λ = 0.01",
                 job(spec, data, {**elsayed, "l2": 0.01}, args.epochs, args),
                 program_thesis,
+                extra=True,
+            )
+        )
+    learned = program_method("learned", "full", canvas)
+    for lr in LR_STUDY:
+        study = job(spec, data, learned, args.epochs, args)
+        study["hyperparameters"]["lr"] = lr
+        rows.append(
+            Row(
+                f"{prefix}/full_learned_lr{lr:g}",
+                key,
+                target,
+                source,
+                "adversarial program, full canvas, learned mapping (lr study)",
+                f"as the learned-mapping row, lr {lr:g}",
+                study,
+                "n/a",
                 extra=True,
             )
         )
@@ -774,6 +797,7 @@ DISPLAY_ORDER = [
     "elsayed",
     "elsayed_l2",
     *MAPPING_ROWS,
+    *(f"full_learned_lr{lr:g}" for lr in LR_STUDY),
     "smm",
     "scaling",
     "finetune",
@@ -1045,6 +1069,45 @@ def prompt_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[
     return [*lines, ""]
 
 
+def lr_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]:
+    """The learned-map program at lr 0.003, 0.01 (the default) and 0.03, chosen by validation."""
+    lrs = sorted((*LR_STUDY, DEFAULT_PROGRAM_LR))
+    lines = [
+        "## The program's learning rate",
+        "",
+        "The full-canvas program with a learned mapping (the engine's default method) at the "
+        f"engine's default lr {DEFAULT_PROGRAM_LR:g} and either side of it, everything else "
+        "equal (`--extra` runs the other two). Each cell is validation / test accuracy after "
+        "the last epoch; the lr a user would pick is the one with the best validation accuracy.",
+        "",
+    ]
+    body, picks = [], []
+    for key, target in blocks(rows):
+        prefix = f"{key}/{target}"
+        ids = [f"{prefix}/full_learned" if lr == DEFAULT_PROGRAM_LR
+               else f"{prefix}/full_learned_lr{lr:g}" for lr in lrs]  # fmt: skip
+        found = [usable(results, row_id) for row_id in ids]
+        if not any(found):
+            continue
+        cells = [
+            "–" if r is None else f"{pct(r['metrics']['val_accuracy'])} / {pct(r['metrics']['test_accuracy'])}"
+            for r in found
+        ]  # fmt: skip
+        if all(found):
+            val = [float(r["metrics"]["val_accuracy"]) for r in found if r is not None]
+            best = max(range(len(lrs)), key=lambda i: val[i])
+            picks.append(lrs[best])
+            cells[best] = f"**{cells[best]}**"
+        body.append([block_name(key, target), *cells])
+    if not body:
+        return [*lines, "No row of the lr study has finished yet.", ""]
+    lines += markdown(["backbone → dataset", *(f"lr {lr:g}" for lr in lrs)], body)
+    if picks:
+        counts = ", ".join(f"{lr:g} in {picks.count(lr)}" for lr in lrs if picks.count(lr))
+        lines += ["", f"Best by validation, of {len(picks)} complete blocks: lr {counts}."]
+    return [*lines, ""]
+
+
 SWEEPS = ROOT / "bench" / "results" / "sweep"  # bench/sweep_vs_hand.py's results
 WEIGHT_ROWS = ("finetune", "scratch")  # rows that train the backbone's weights
 
@@ -1293,6 +1356,7 @@ def write_markdown(args: argparse.Namespace, rows: list[Row], results: dict[str,
     lines += plateau_section(rows, results, args)
     lines += ordering_section(rows, results)
     lines += prompt_section(rows, results)
+    lines += lr_section(rows, results)
     lines += sweep_section(rows, results)
     lines += ["## What the numbers say", ""]
     for paragraph in findings(results, args):
@@ -1323,7 +1387,7 @@ def write_markdown(args: argparse.Namespace, rows: list[Row], results: dict[str,
         "Each row's full result (spec, metrics, per-epoch train / validation / test history) is "
         f"in `{shown_path(args.out)}/<row>.json`, committed with this page. Reproduce: "
         "`.venv/bin/python bench/accuracy_table.py` (CPU-sized, resumable; `--fresh` redoes "
-        "finished rows, `--only 'lite0/mnist_5k/*'` runs a subset, `--extra` adds λ = 0.01); "
+        "finished rows, `--only 'lite0/mnist_5k/*'` runs a subset, `--extra` adds λ = 0.01 and the lr study); "
         "on a GPU, `--full --device cuda` uses every training image and a 224-px canvas.",
         "",
     ]
