@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import torch
@@ -1094,7 +1095,7 @@ def lr_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]
         "the last epoch; the lr a user would pick is the one with the best validation accuracy.",
         "",
     ]
-    body, picks = [], []
+    body, picks, complete = [], [], []
     for key, target in blocks(rows):
         prefix = f"{key}/{target}"
         ids = [f"{prefix}/full_learned" if lr == DEFAULT_PROGRAM_LR
@@ -1110,6 +1111,7 @@ def lr_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]
             val = [float(r["metrics"]["val_accuracy"]) for r in found if r is not None]
             best = max(range(len(lrs)), key=lambda i: val[i])
             picks.append(lrs[best])
+            complete.append([r["metrics"] for r in found if r is not None])
             cells[best] = f"**{cells[best]}**"
         body.append([block_name(key, target), *cells])
     if not body:
@@ -1117,7 +1119,16 @@ def lr_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]
     lines += markdown(["backbone → dataset", *(f"lr {lr:g}" for lr in lrs)], body)
     if picks:
         counts = ", ".join(f"{lr:g} in {picks.count(lr)}" for lr in lrs if picks.count(lr))
-        lines += ["", f"Best by validation, of {len(picks)} complete blocks: lr {counts}."]
+        means = "; ".join(
+            f"lr {lr:g} {pct(mean(b[i]['val_accuracy'] for b in complete))} / "
+            f"{pct(mean(b[i]['test_accuracy'] for b in complete))}"
+            for i, lr in enumerate(lrs)
+        )
+        lines += [
+            "",
+            f"Best by validation, of {len(picks)} complete blocks: lr {counts}. Mean validation "
+            f"/ test accuracy over those blocks: {means}.",
+        ]
     return [*lines, ""]
 
 
