@@ -1152,7 +1152,8 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
         "median pruner, objective validation accuracy, the probe at lr 1e-3 tried first as "
         "`auto` does) over the linear probe and the full-canvas program with a learned or BLM+ "
         "mapping, each with a log-uniform lr in [1e-4, 0.1], on the same data and sizes as "
-        "the table's rows. The hand-picked side is the table's frozen-backbone row of that "
+        "the table's rows; every trial trains as many epochs as the table's program rows "
+        "(its probe row trains fewer). The hand-picked side is the table's frozen-backbone row of that "
         "block (the sweep's own methods: probe and programs; fine-tuning and scratch train "
         "the weights) with the best validation accuracy, the sweep's criterion; both report "
         "test accuracy once.",
@@ -1183,14 +1184,17 @@ def sweep_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[s
             f"({pruned}) | {trial} | {pct(sweep['best_value'])} / "
             f"{pct(sweep['test_accuracy'])} | {hand} | {sweep['wall_s'] / 60:.0f} min |"
         )
-    trials = [
-        f"trial {t['number']} {t['method']} lr {t['lr']:.2g}: {t['state']}, "
-        f"val {pct(t['val_accuracy'])}"
-        for sweep in sweeps
-        for t in sweep["trials"]
-        if t.get("lr") is not None
-    ]
-    return [*lines, "", "Trials: " + "; ".join(trials) + ".", ""]
+    lines.append("")
+    for sweep in sweeps:
+        trials = [
+            f"trial {t['number']} {t['method']} lr {t['lr']:.2g}: {t['state']}, "
+            f"val {pct(t['val_accuracy'])}"
+            for t in sweep["trials"]
+            if t.get("lr") is not None
+        ]
+        name = block_name(sweep["backbone"], sweep["target"])
+        lines += [f"Trials of {name}: " + "; ".join(trials) + ".", ""]
+    return lines
 
 
 def findings(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[str]:
