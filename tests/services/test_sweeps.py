@@ -55,7 +55,9 @@ def test_a_sweep_runs_its_trials_as_jobs_and_promotes_the_best(alice, bob) -> No
 
 
 def test_a_sweep_refuses_a_space_no_job_accepts_and_can_be_cancelled(alice) -> None:  # type: ignore[no-untyped-def]
-    base = small_job(name="sweep-cancel", hyperparameters={"epochs": 30, "batch_size": 32})
+    # A program: it cannot finish before the cancel reaches it, as a probe on cached features can.
+    base = small_job(name="sweep-cancel", method={"kind": "adversarial_program", "canvas_size": 32},
+                     hyperparameters={"epochs": 30, "batch_size": 32})  # fmt: skip
     typo = {"base": base, "space": {"hyperparameters.learning_rate": {
         "type": "float", "low": 0.01, "high": 0.1}}}  # fmt: skip
     refused = alice.post("/v1/sweeps", json=typo)
