@@ -89,6 +89,13 @@ PROGRAM_ROWS = ["elsayed", *(f"full_{m}" for m in MAPPINGS), "smm", "scaling"]
 # The learned-map program's lr either side of the engine's default (0.01): the lr study's rows.
 LR_STUDY = (0.003, 0.03)
 DEFAULT_PROGRAM_LR = DEFAULT_LR["adversarial_program"]
+
+
+def learned_at(lr: float) -> str:
+    """The name of the learned-map program's row at this lr (the default lr's is the main row)."""
+    return "full_learned" if lr == DEFAULT_PROGRAM_LR else f"full_learned_lr{lr:g}"
+
+
 # The first program row with a history is the one whose epochs the plateau table lists.
 PLATEAU_ROWS = ["full_learned", "full_blm_plus", "full_blm", "full_iterative"]
 
@@ -417,7 +424,7 @@ def backbone_rows(key: str, target: str, args: argparse.Namespace) -> list[Row]:
         study["hyperparameters"]["lr"] = lr
         rows.append(
             Row(
-                f"{prefix}/full_learned_lr{lr:g}",
+                f"{prefix}/{learned_at(lr)}",
                 key,
                 target,
                 source,
@@ -798,7 +805,7 @@ DISPLAY_ORDER = [
     "elsayed",
     "elsayed_l2",
     *MAPPING_ROWS,
-    *(f"full_learned_lr{lr:g}" for lr in LR_STUDY),
+    *(learned_at(lr) for lr in LR_STUDY),
     "smm",
     "scaling",
     "finetune",
@@ -964,14 +971,16 @@ def ordering_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> lis
             verdict = f"incomplete ({sum(a is not None for a in accs)} of {len(accs)})"
         else:
             complete += 1
-            broken = []
+            broken, beyond_noise = [], 0
             for i in range(len(ids) - 1):
                 a, b = accs[i], accs[i + 1]
                 if a is not None and b is not None and not a < b:
-                    tag = " (within noise)" if a - b < noise(results, ids[i], ids[i + 1]) else ""
+                    within = a - b < noise(results, ids[i], ids[i + 1])
+                    beyond_noise += not within
+                    tag = " (within noise)" if within else ""
                     broken.append(f"{MAPPING_ORDER[i]} ≥ {MAPPING_ORDER[i + 1]}{tag}")
             holds += not broken
-            noisy += bool(broken) and all(b.endswith("(within noise)") for b in broken)
+            noisy += bool(broken) and not beyond_noise
             known = [a for a in accs if a is not None]
             bayes_ahead += min(known[3:]) > max(known[:3])
             learned_ahead += learned is not None and learned > max(known)
@@ -1098,9 +1107,7 @@ def lr_section(rows: list[Row], results: dict[str, dict[str, Any]]) -> list[str]
     body, picks, complete = [], [], []
     for key, target in blocks(rows):
         prefix = f"{key}/{target}"
-        ids = [f"{prefix}/full_learned" if lr == DEFAULT_PROGRAM_LR
-               else f"{prefix}/full_learned_lr{lr:g}" for lr in lrs]  # fmt: skip
-        found = [usable(results, row_id) for row_id in ids]
+        found = [usable(results, f"{prefix}/{learned_at(lr)}") for lr in lrs]
         if not any(found):
             continue
         cells = [
